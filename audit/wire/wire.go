@@ -1,0 +1,36 @@
+// Package wire reads LLM providers' wire formats, JSON bodies and
+// server-sent event streams, and extracts what the audit trail records:
+// the response model, the finish reason, the token usage and the error.
+package wire
+
+import "github.com/agentaudit/agentaudit/audit"
+
+// API names a provider wire API; the value is stored as the api metadata key.
+type API string
+
+// The wire APIs the package reads.
+const (
+	ChatCompletions       API = "chat_completions"
+	Responses             API = "responses"
+	AnthropicMessages     API = "anthropic_messages"
+	GeminiGenerateContent API = "gemini_generate_content"
+)
+
+// Result is what one response body reports about its call.
+type Result struct {
+	ResponseModel string
+	FinishReason  string
+	Usage         audit.Usage
+	// ErrorMessage is the provider's message from an error body or an error
+	// event in a stream.
+	ErrorMessage string
+	// Failed reports an error body or an error event in a stream.
+	Failed bool
+}
+
+// ParseBody reads a complete, non-streaming response body of api, success or
+// error. It never fails: what it cannot read stays unknown.
+func ParseBody(api API, body []byte) Result {
+	// TODO: replaced by the real parser.
+	return Result{}
+}
