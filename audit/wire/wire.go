@@ -29,8 +29,23 @@ type Result struct {
 }
 
 // ParseBody reads a complete, non-streaming response body of api, success or
-// error. It never fails: what it cannot read stays unknown.
+// error. It never fails: what it cannot read stays unknown, and a body that
+// is not JSON gives the zero Result. For an API other than the four
+// constants, such as embeddings, it reads only the error of an
+// {"error":{"message":...}} body.
 func ParseBody(api API, body []byte) Result {
-	// TODO: replaced by the real parser.
-	return Result{}
+	c := collector{api: api}
+	switch api {
+	case ChatCompletions:
+		c.chatPayload(body)
+	case Responses:
+		c.responsesBody(body)
+	case AnthropicMessages:
+		c.anthropicBody(body)
+	case GeminiGenerateContent:
+		c.geminiBody(body)
+	default:
+		c.errorBody(body)
+	}
+	return c.result()
 }

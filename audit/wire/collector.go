@@ -1,0 +1,108 @@
+package wire
+
+import "github.com/agentaudit/agentaudit/audit"
+
+// collector gathers what the payloads of one response report. ParseBody
+// feeds it one body; a StreamParser feeds it one payload per event. The
+// usage is kept in the provider's own shape and normalised once, in result,
+// because Anthropic streams merge fields across events.
+type collector struct {
+	api API
+
+	model   string
+	finish  string
+	failed  bool
+	message string
+	done    bool
+
+	chatUsage      *chatUsage // last top-level usage of a chat payload
+	groqUsage      *chatUsage // x_groq.usage, used only without chatUsage
+	responsesUsage *responsesUsage
+	anthropicUsage *anthropicUsage // merged across message_start and message_delta
+	geminiUsage    *geminiUsage
+
+	// Decoding targets reused across payloads, so that a stream of small
+	// chunks does not allocate one per chunk.
+	chat      chatPayload
+	anthropic anthropicEvent
+	responses responsesEvent
+	gemini    geminiPayload
+}
+
+// fail records a provider error. The first message wins, so that an error
+// event's message is not replaced by a later summary of the same failure.
+func (c *collector) fail(message string) {
+	c.failed = true
+	if c.message == "" {
+		c.message = message
+	}
+}
+
+// setModel records the response model reported first.
+func (c *collector) setModel(model string) {
+	if c.model == "" {
+		c.model = model
+	}
+}
+
+// setFinish records a non-empty finish reason; a later one replaces it.
+func (c *collector) setFinish(reason *string) {
+	if reason != nil && *reason != "" {
+		c.finish = *reason
+	}
+}
+
+// errorBody reads a body of an API the package does not model, such as
+// embeddings, for its error alone.
+func (c *collector) errorBody(data []byte) bool {
+	var body struct {
+		Error errorField `json:"error"`
+	}
+	if !decode(data, &body) {
+		return false
+	}
+	if body.Error.present {
+		c.fail(body.Error.message)
+	}
+	return true
+}
+
+// result returns what the collected payloads report.
+func (c *collector) result() Result {
+	r := Result{
+		ResponseModel: c.model,
+		FinishReason:  c.finish,
+		ErrorMessage:  c.message,
+		Failed:        c.failed,
+	}
+	switch {
+	case c.chatUsage != nil:
+		r.Usage = c.chatUsage.normalize()
+	case c.groqUsage != nil:
+		r.Usage = c.groqUsage.normalize()
+	case c.responsesUsage != nil:
+		r.Usage = c.responsesUsage.normalize()
+	case c.anthropicUsage != nil:
+		r.Usage = c.anthropicUsage.normalize()
+	case c.geminiUsage != nil:
+		r.Usage = c.geminiUsage.normalize()
+	}
+	return r
+}
+
+// count returns a copy of v, so that a Result never shares memory with the
+// collector that produced it.
+func count(v *int64) *int64 {
+	if v == nil {
+		return nil
+	}
+	return audit.Int64(*v)
+}
+
+// sum returns a + b, or nil when either is unknown.
+func sum(a, b *int64) *int64 {
+	if a == nil || b == nil {
+		return nil
+	}
+	return audit.Int64(*a + *b)
+}

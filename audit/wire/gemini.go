@@ -1,0 +1,96 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/agentaudit/agentaudit/audit"
+)
+
+// geminiPayload is a Gemini generateContent body or streamGenerateContent
+// chunk, reduced to the members the audit trail reads.
+type geminiPayload struct {
+	Candidates [1]struct {
+		FinishReason *string `json:"finishReason"`
+	} `json:"candidates"`
+	UsageMetadata *geminiUsage `json:"usageMetadata"`
+	ModelVersion  firstString  `json:"modelVersion"`
+	Error         errorField   `json:"error"`
+}
+
+// geminiUsage is Gemini's usageMetadata. Gemini encodes it as proto3 JSON,
+// which leaves out a count that is 0.
+type geminiUsage struct {
+	PromptTokenCount        *int64 `json:"promptTokenCount"`
+	CandidatesTokenCount    *int64 `json:"candidatesTokenCount"`
+	ThoughtsTokenCount      *int64 `json:"thoughtsTokenCount"`
+	CachedContentTokenCount *int64 `json:"cachedContentTokenCount"`
+	TotalTokenCount         *int64 `json:"totalTokenCount"`
+}
+
+// geminiBody reads a complete Gemini body: one response object, an error
+// object, or the JSON array of chunks that streamGenerateContent returns
+// without alt=sse, read like a stream.
+func (c *collector) geminiBody(data []byte) bool {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return c.geminiPayload(data)
+	}
+	var chunks []json.RawMessage
+	if !decode(trimmed, &chunks) {
+		return false
+	}
+	for _, chunk := range chunks {
+		c.geminiPayload(chunk)
+	}
+	return true
+}
+
+// geminiPayload reads one body or chunk. In a stream the first model
+// version, the last finish reason and the last usageMetadata win; Gemini
+// repeats the cumulative usage in every chunk.
+func (c *collector) geminiPayload(data []byte) bool {
+	p := &c.gemini
+	*p = geminiPayload{}
+	p.ModelVersion.skip = c.model != ""
+	if !decode(data, p) {
+		return false
+	}
+
+	c.setModel(p.ModelVersion.value)
+	if reason := p.Candidates[0].FinishReason; reason != nil && *reason != "" {
+		c.setFinish(reason)
+		c.done = true
+	}
+	if p.UsageMetadata != nil {
+		c.geminiUsage = p.UsageMetadata
+	}
+	if p.Error.present {
+		c.fail(p.Error.message)
+	}
+	return true
+}
+
+// normalize applies the token rules of Gemini: candidatesTokenCount leaves
+// out the thinking tokens, so the completion is candidatesTokenCount +
+// thoughtsTokenCount, a missing count being 0.
+func (u *geminiUsage) normalize() audit.Usage {
+	var completion int64
+	if u.CandidatesTokenCount != nil {
+		completion += *u.CandidatesTokenCount
+	}
+	if u.ThoughtsTokenCount != nil {
+		completion += *u.ThoughtsTokenCount
+	}
+	prompt := count(u.PromptTokenCount)
+
+	return audit.Usage{
+		Available:           true,
+		PromptTokens:        prompt,
+		CompletionTokens:    audit.Int64(completion),
+		TotalTokens:         sum(prompt, audit.Int64(completion)),
+		CachedInputTokens:   count(u.CachedContentTokenCount),
+		ReasoningTokens:     count(u.ThoughtsTokenCount),
+		ProviderTotalTokens: count(u.TotalTokenCount),
+	}
+}

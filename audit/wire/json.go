@@ -1,0 +1,108 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+)
+
+// decode unmarshals data into v leniently and reports whether data was
+// read. A type mismatch in one field leaves that field unset and keeps the
+// rest, because encoding/json completes the decoding before it reports an
+// *json.UnmarshalTypeError. A syntax error rejects the whole payload.
+func decode(data []byte, v any) bool {
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return true
+	}
+	var typeErr *json.UnmarshalTypeError
+	return errors.As(err, &typeErr)
+}
+
+// unquote returns the Go string of a JSON string literal, or "" and false
+// when b is not a string.
+func unquote(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	inner := b[1 : len(b)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// firstString is a string field that a collector reads only until it has a
+// value. While skip is set, UnmarshalJSON ignores the value, so a model
+// name repeated in every stream chunk costs no allocation.
+type firstString struct {
+	skip  bool
+	value string
+}
+
+// UnmarshalJSON stores a JSON string; null and other kinds are ignored.
+func (f *firstString) UnmarshalJSON(b []byte) error {
+	if f.skip {
+		return nil
+	}
+	if s, ok := unquote(b); ok {
+		f.value = s
+	}
+	return nil
+}
+
+// errorField is a provider's "error" member. Providers send an object with a
+// message (OpenAI, Anthropic, Gemini, OpenRouter with a numeric code), and
+// some OpenAI-compatible servers send a bare string. Null, false and an
+// empty string mean no error.
+type errorField struct {
+	present bool
+	message string
+}
+
+// UnmarshalJSON reads an error object or string. It returns nil for any
+// input, so that a malformed error member does not hide the rest of the
+// payload.
+func (e *errorField) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return nil
+	}
+	switch b[0] {
+	case '"':
+		if s, ok := unquote(b); ok && s != "" {
+			e.present, e.message = true, s
+		}
+	case '{':
+		var obj struct {
+			Message json.RawMessage `json:"message"`
+			Type    json.RawMessage `json:"type"`
+			Status  json.RawMessage `json:"status"`
+			Code    json.RawMessage `json:"code"`
+		}
+		decode(b, &obj)
+		e.present = true
+		e.message = firstText(obj.Message, obj.Type, obj.Status, obj.Code)
+	}
+	return nil
+}
+
+// firstText returns the first of values that is a non-empty JSON string or a
+// number, as text. The error message comes first; the error's type, status
+// or code stand in for it only when a provider sends no message.
+func firstText(values ...json.RawMessage) string {
+	for _, v := range values {
+		if s, ok := unquote(v); ok && s != "" {
+			return s
+		}
+		if n, err := strconv.ParseFloat(string(v), 64); err == nil {
+			return strconv.FormatFloat(n, 'f', -1, 64)
+		}
+	}
+	return ""
+}
