@@ -1,0 +1,132 @@
+// Package store opens the database behind the audit trail, the approvals and
+// the chat history from one data source name, whichever backend it names.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/agentaudit/agentaudit/agent"
+	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/store/sqlite"
+	"github.com/agentaudit/agentaudit/tools"
+)
+
+// Backend is one database that keeps everything the runtime stores: audit
+// entries, approvals and chat history. Close closes it.
+type Backend interface {
+	audit.Store
+	audit.Reader
+	tools.ApprovalStore
+	agent.HistoryStore
+	// Migrate applies the schema migrations the database lacks and returns
+	// the names of those it applied, in order.
+	Migrate(ctx context.Context) ([]string, error)
+}
+
+// ErrUnsupported is returned by Open, wrapped with the value, for a data
+// source name that names no supported backend.
+var ErrUnsupported = errors.New("store: unsupported database")
+
+// AcceptedForms lists the data source names Open accepts, for error and
+// help texts.
+const AcceptedForms = `sqlite:PATH, or a PATH ending in .db, .sqlite or .sqlite3`
+
+// Option configures Open.
+type Option func(*config)
+
+type config struct {
+	autoMigrate bool
+}
+
+// WithAutoMigrate sets whether Open applies the schema migrations the
+// database lacks. The default is true.
+func WithAutoMigrate(on bool) Option {
+	return func(c *config) { c.autoMigrate = on }
+}
+
+// Open opens the database that dsn names:
+//
+//   - sqlite:PATH (or sqlite://PATH) opens the SQLite file PATH, creating it
+//     when it does not exist;
+//   - a bare PATH ending in .db, .sqlite or .sqlite3 is the same as
+//     sqlite:PATH.
+//
+// Any other form returns an error that names dsn, with its password
+// hidden, and lists the accepted forms.
+func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
+	c := config{autoMigrate: true}
+	for _, opt := range opts {
+		opt(&c)
+	}
+
+	scheme, rest := splitScheme(dsn)
+	switch scheme {
+	case "sqlite":
+		return openSQLite(ctx, dsn, rest, c)
+	case "":
+		if isSQLitePath(dsn) {
+			return openSQLite(ctx, dsn, dsn, c)
+		}
+		if dsn == "" {
+			return nil, fmt.Errorf("%w: the name is empty; pass %s", ErrUnsupported, AcceptedForms)
+		}
+		return nil, fmt.Errorf("%w %q: it has no scheme and does not end in .db; pass %s", ErrUnsupported, dsn, AcceptedForms)
+	// TODO: the PostgreSQL (postgres://, postgresql://) and Cloudflare D1
+	// (d1://ACCOUNT/DB) cases go here, one case each, with AcceptedForms.
+	default:
+		return nil, fmt.Errorf("%w %q: scheme %q is not supported; pass %s", ErrUnsupported, redact(dsn), scheme, AcceptedForms)
+	}
+}
+
+func openSQLite(ctx context.Context, dsn, path string, c config) (Backend, error) {
+	path = strings.TrimPrefix(path, "//")
+	if path == "" {
+		return nil, fmt.Errorf("store: database %q names no file; pass sqlite:PATH, such as sqlite:agentaudit.db", dsn)
+	}
+	s, err := sqlite.Open(ctx, path, sqlite.WithAutoMigrate(c.autoMigrate))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// splitScheme splits "scheme:rest" into its parts. A dsn without a
+// scheme, including a path that contains a colon after a slash, returns ""
+// and the dsn.
+func splitScheme(dsn string) (scheme, rest string) {
+	i := strings.IndexByte(dsn, ':')
+	if i <= 0 {
+		return "", dsn
+	}
+	scheme = dsn[:i]
+	for j, r := range scheme {
+		isLetter := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+		isOther := r >= '0' && r <= '9' || r == '+' || r == '-' || r == '.'
+		if !isLetter && (j == 0 || !isOther) {
+			return "", dsn
+		}
+	}
+	return strings.ToLower(scheme), dsn[i+1:]
+}
+
+func isSQLitePath(dsn string) bool {
+	switch strings.ToLower(filepath.Ext(dsn)) {
+	case ".db", ".sqlite", ".sqlite3":
+		return true
+	}
+	return false
+}
+
+// redact hides the password of a URL-shaped dsn.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return dsn
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,94 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentaudit/agentaudit/store"
+)
+
+func TestOpenSQLiteForms(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		dsn  string
+	}{
+		{"scheme", "sqlite:" + filepath.Join(dir, "a.db")},
+		{"scheme with slashes", "sqlite://" + filepath.Join(dir, "b.db")},
+		{"bare .db path", filepath.Join(dir, "c.db")},
+		{"bare .sqlite3 path", filepath.Join(dir, "d.sqlite3")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := store.Open(context.Background(), tt.dsn)
+			if err != nil {
+				t.Fatalf("Open(%q) error = %v", tt.dsn, err)
+			}
+			defer b.Close()
+			applied, err := b.Migrate(context.Background())
+			if err != nil {
+				t.Fatalf("Migrate() error = %v", err)
+			}
+			if len(applied) != 0 {
+				t.Errorf("Migrate() after Open applied %q, want nothing left to apply", applied)
+			}
+		})
+	}
+}
+
+func TestOpenWithoutAutoMigrate(t *testing.T) {
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	b, err := store.Open(context.Background(), dsn, store.WithAutoMigrate(false))
+	if err != nil {
+		t.Fatalf("Open(%q) error = %v", dsn, err)
+	}
+	defer b.Close()
+
+	applied, err := b.Migrate(context.Background())
+	if err != nil {
+		t.Fatalf("Migrate() error = %v", err)
+	}
+	if len(applied) == 0 || !strings.HasPrefix(applied[0], "0001_") {
+		t.Errorf("Migrate() applied %q, want the migrations from 0001", applied)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		dsn  string
+		want []string
+	}{
+		{"empty", "", []string{"the name is empty", "sqlite:PATH"}},
+		{"no scheme", "agentaudit", []string{`"agentaudit"`, "has no scheme", "sqlite:PATH"}},
+		{"unknown scheme", "mysql://root:hunter2@localhost/db", []string{`scheme "mysql" is not supported`, "root:xxxxx@", "sqlite:PATH"}},
+		{"sqlite without file", "sqlite:", []string{`"sqlite:" names no file`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := store.Open(context.Background(), tt.dsn)
+			if err == nil {
+				b.Close()
+				t.Fatalf("Open(%q) error = nil, want an error", tt.dsn)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("Open(%q) error = %q, want it to contain %q", tt.dsn, err, want)
+				}
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Open(%q) error = %q shows the password", tt.dsn, err)
+			}
+		})
+	}
+}
+
+func TestOpenUnsupportedIs(t *testing.T) {
+	_, err := store.Open(context.Background(), "redis://localhost")
+	if !errors.Is(err, store.ErrUnsupported) {
+		t.Errorf("Open(redis://localhost) error = %v, want ErrUnsupported", err)
+	}
+}
