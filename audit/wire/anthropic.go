@@ -25,12 +25,12 @@ type anthropicEvent struct {
 
 // anthropicUsage is the usage object of Anthropic Messages.
 type anthropicUsage struct {
-	InputTokens              *int64 `json:"input_tokens"`
-	OutputTokens             *int64 `json:"output_tokens"`
-	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
-	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
-	OutputTokensDetails      *struct {
-		ThinkingTokens *int64 `json:"thinking_tokens"`
+	InputTokens              tokenCount `json:"input_tokens"`
+	OutputTokens             tokenCount `json:"output_tokens"`
+	CacheReadInputTokens     tokenCount `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens tokenCount `json:"cache_creation_input_tokens"`
+	OutputTokensDetails      struct {
+		ThinkingTokens tokenCount `json:"thinking_tokens"`
 	} `json:"output_tokens_details"`
 }
 
@@ -98,17 +98,11 @@ func (c *collector) mergeAnthropicUsage(u *anthropicUsage) {
 	override(&m.OutputTokens, u.OutputTokens)
 	override(&m.CacheReadInputTokens, u.CacheReadInputTokens)
 	override(&m.CacheCreationInputTokens, u.CacheCreationInputTokens)
-	if d := u.OutputTokensDetails; d != nil && d.ThinkingTokens != nil {
-		if m.OutputTokensDetails == nil {
-			m.OutputTokensDetails = d
-		} else {
-			m.OutputTokensDetails.ThinkingTokens = d.ThinkingTokens
-		}
-	}
+	override(&m.OutputTokensDetails.ThinkingTokens, u.OutputTokensDetails.ThinkingTokens)
 }
 
-func override(dst **int64, v *int64) {
-	if v != nil {
+func override(dst *tokenCount, v tokenCount) {
+	if v.ok {
 		*dst = v
 	}
 }
@@ -118,31 +112,17 @@ func override(dst **int64, v *int64) {
 // cache_read_input_tokens + cache_creation_input_tokens, a missing cache
 // term counting 0 when input_tokens is present.
 func (u *anthropicUsage) normalize() audit.Usage {
-	var prompt *int64
-	if u.InputTokens != nil {
-		total := *u.InputTokens
-		if u.CacheReadInputTokens != nil {
-			total += *u.CacheReadInputTokens
-		}
-		if u.CacheCreationInputTokens != nil {
-			total += *u.CacheCreationInputTokens
-		}
-		prompt = audit.Int64(total)
-	}
-	completion := count(u.OutputTokens)
-
-	var reasoning *int64
-	if d := u.OutputTokensDetails; d != nil {
-		reasoning = count(d.ThinkingTokens)
-	}
+	// The zero tokenCount of a missing cache term has value 0.
+	prompt := u.InputTokens
+	prompt.value += u.CacheReadInputTokens.value + u.CacheCreationInputTokens.value
 
 	return audit.Usage{
 		Available:             true,
-		PromptTokens:          prompt,
-		CompletionTokens:      completion,
-		TotalTokens:           sum(prompt, completion),
-		CachedInputTokens:     count(u.CacheReadInputTokens),
-		CacheWriteInputTokens: count(u.CacheCreationInputTokens),
-		ReasoningTokens:       reasoning,
+		PromptTokens:          prompt.known(),
+		CompletionTokens:      u.OutputTokens.known(),
+		TotalTokens:           sum(prompt, u.OutputTokens),
+		CachedInputTokens:     u.CacheReadInputTokens.known(),
+		CacheWriteInputTokens: u.CacheCreationInputTokens.known(),
+		ReasoningTokens:       u.OutputTokensDetails.ThinkingTokens.known(),
 	}
 }

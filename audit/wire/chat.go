@@ -20,18 +20,18 @@ type chatPayload struct {
 // chatUsage is the usage object of Chat Completions and of OpenAI-compatible
 // servers (Groq, DeepSeek, xAI, OpenRouter, llama.cpp).
 type chatUsage struct {
-	PromptTokens        *int64 `json:"prompt_tokens"`
-	CompletionTokens    *int64 `json:"completion_tokens"`
-	TotalTokens         *int64 `json:"total_tokens"`
-	PromptTokensDetails *struct {
-		CachedTokens     *int64 `json:"cached_tokens"`
-		CacheWriteTokens *int64 `json:"cache_write_tokens"`
+	PromptTokens        tokenCount `json:"prompt_tokens"`
+	CompletionTokens    tokenCount `json:"completion_tokens"`
+	TotalTokens         tokenCount `json:"total_tokens"`
+	PromptTokensDetails struct {
+		CachedTokens     tokenCount `json:"cached_tokens"`
+		CacheWriteTokens tokenCount `json:"cache_write_tokens"`
 	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails *struct {
-		ReasoningTokens *int64 `json:"reasoning_tokens"`
+	CompletionTokensDetails struct {
+		ReasoningTokens tokenCount `json:"reasoning_tokens"`
 	} `json:"completion_tokens_details"`
 	// PromptCacheHitTokens is DeepSeek's count of cached input tokens.
-	PromptCacheHitTokens *int64 `json:"prompt_cache_hit_tokens"`
+	PromptCacheHitTokens tokenCount `json:"prompt_cache_hit_tokens"`
 }
 
 // chatPayload reads one Chat Completions body or chunk. In a stream the
@@ -64,31 +64,25 @@ func (c *collector) chatPayload(data []byte) bool {
 // when the provider's total shows it: reasoning > 0 and total == prompt +
 // completion + reasoning.
 func (u *chatUsage) normalize() audit.Usage {
-	var cached, cacheWrite, reasoning *int64
-	if d := u.PromptTokensDetails; d != nil {
-		cached, cacheWrite = d.CachedTokens, d.CacheWriteTokens
-	}
-	if cached == nil {
+	cached := u.PromptTokensDetails.CachedTokens
+	if !cached.ok {
 		cached = u.PromptCacheHitTokens
 	}
-	if d := u.CompletionTokensDetails; d != nil {
-		reasoning = d.ReasoningTokens
-	}
-
-	prompt, completion := count(u.PromptTokens), count(u.CompletionTokens)
-	if prompt != nil && completion != nil && reasoning != nil && u.TotalTokens != nil &&
-		*reasoning > 0 && *u.TotalTokens == *prompt+*completion+*reasoning {
-		*completion += *reasoning
+	prompt, completion := u.PromptTokens, u.CompletionTokens
+	reasoning, total := u.CompletionTokensDetails.ReasoningTokens, u.TotalTokens
+	if prompt.ok && completion.ok && reasoning.ok && total.ok &&
+		reasoning.value > 0 && total.value == prompt.value+completion.value+reasoning.value {
+		completion.value += reasoning.value
 	}
 
 	return audit.Usage{
 		Available:             true,
-		PromptTokens:          prompt,
-		CompletionTokens:      completion,
+		PromptTokens:          prompt.known(),
+		CompletionTokens:      completion.known(),
 		TotalTokens:           sum(prompt, completion),
-		CachedInputTokens:     count(cached),
-		CacheWriteInputTokens: count(cacheWrite),
-		ReasoningTokens:       count(reasoning),
-		ProviderTotalTokens:   count(u.TotalTokens),
+		CachedInputTokens:     cached.known(),
+		CacheWriteInputTokens: u.PromptTokensDetails.CacheWriteTokens.known(),
+		ReasoningTokens:       reasoning.known(),
+		ProviderTotalTokens:   total.known(),
 	}
 }

@@ -90,19 +90,10 @@ func (c *collector) result() Result {
 	return r
 }
 
-// count returns a copy of v, so that a Result never shares memory with the
-// collector that produced it.
-func count(v *int64) *int64 {
-	if v == nil {
-		return nil
-	}
-	return audit.Int64(*v)
-}
-
 // sum returns a + b, or nil when either is unknown.
-func sum(a, b *int64) *int64 {
-	if a == nil || b == nil {
+func sum(a, b tokenCount) *int64 {
+	if !a.ok || !b.ok {
 		return nil
 	}
-	return audit.Int64(*a + *b)
+	return audit.Int64(a.value + b.value)
 }

@@ -21,11 +21,11 @@ type geminiPayload struct {
 // geminiUsage is Gemini's usageMetadata. Gemini encodes it as proto3 JSON,
 // which leaves out a count that is 0.
 type geminiUsage struct {
-	PromptTokenCount        *int64 `json:"promptTokenCount"`
-	CandidatesTokenCount    *int64 `json:"candidatesTokenCount"`
-	ThoughtsTokenCount      *int64 `json:"thoughtsTokenCount"`
-	CachedContentTokenCount *int64 `json:"cachedContentTokenCount"`
-	TotalTokenCount         *int64 `json:"totalTokenCount"`
+	PromptTokenCount        tokenCount `json:"promptTokenCount"`
+	CandidatesTokenCount    tokenCount `json:"candidatesTokenCount"`
+	ThoughtsTokenCount      tokenCount `json:"thoughtsTokenCount"`
+	CachedContentTokenCount tokenCount `json:"cachedContentTokenCount"`
+	TotalTokenCount         tokenCount `json:"totalTokenCount"`
 }
 
 // geminiBody reads a complete Gemini body: one response object, an error
@@ -75,22 +75,19 @@ func (c *collector) geminiPayload(data []byte) bool {
 // out the thinking tokens, so the completion is candidatesTokenCount +
 // thoughtsTokenCount, a missing count being 0.
 func (u *geminiUsage) normalize() audit.Usage {
-	var completion int64
-	if u.CandidatesTokenCount != nil {
-		completion += *u.CandidatesTokenCount
+	// The zero tokenCount of a missing count has value 0.
+	completion := tokenCount{
+		value: u.CandidatesTokenCount.value + u.ThoughtsTokenCount.value,
+		ok:    true,
 	}
-	if u.ThoughtsTokenCount != nil {
-		completion += *u.ThoughtsTokenCount
-	}
-	prompt := count(u.PromptTokenCount)
 
 	return audit.Usage{
 		Available:           true,
-		PromptTokens:        prompt,
-		CompletionTokens:    audit.Int64(completion),
-		TotalTokens:         sum(prompt, audit.Int64(completion)),
-		CachedInputTokens:   count(u.CachedContentTokenCount),
-		ReasoningTokens:     count(u.ThoughtsTokenCount),
-		ProviderTotalTokens: count(u.TotalTokenCount),
+		PromptTokens:        u.PromptTokenCount.known(),
+		CompletionTokens:    completion.known(),
+		TotalTokens:         sum(u.PromptTokenCount, completion),
+		CachedInputTokens:   u.CachedContentTokenCount.known(),
+		ReasoningTokens:     u.ThoughtsTokenCount.known(),
+		ProviderTotalTokens: u.TotalTokenCount.known(),
 	}
 }

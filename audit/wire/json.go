@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"strconv"
+
+	"github.com/agentaudit/agentaudit/audit"
 )
 
 // decode unmarshals data into v leniently and reports whether data was
@@ -105,4 +108,57 @@ func firstText(values ...json.RawMessage) string {
 		}
 	}
 	return ""
+}
+
+// tokenCount is a token count as a provider reports it. A count that is
+// missing, null, negative, fractional or not a number is unknown (ok is
+// false), so that a malformed count never reads as 0.
+type tokenCount struct {
+	value int64
+	ok    bool
+}
+
+// UnmarshalJSON reads a JSON number with an integral, non-negative value,
+// such as 12 or 12.0. It returns nil for any input.
+func (c *tokenCount) UnmarshalJSON(b []byte) error {
+	*c = tokenCount{}
+	if v, ok := parseCount(b); ok {
+		*c = tokenCount{value: v, ok: true}
+	}
+	return nil
+}
+
+// known returns a new *int64 holding the count, or nil when it is unknown.
+func (c tokenCount) known() *int64 {
+	if !c.ok {
+		return nil
+	}
+	return audit.Int64(c.value)
+}
+
+// parseCount parses a JSON number that is a non-negative integral value.
+// Plain digits, the form every provider sends, are parsed without
+// allocating.
+func parseCount(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return parseCountFloat(b)
+	}
+	var v int64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return parseCountFloat(b)
+		}
+		v = v*10 + int64(ch-'0')
+	}
+	return v, true
+}
+
+// parseCountFloat parses a count written with a fraction, an exponent or
+// more than 18 digits.
+func parseCountFloat(b []byte) (int64, bool) {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || f < 0 || f != math.Trunc(f) || f >= math.MaxInt64 {
+		return 0, false
+	}
+	return int64(f), true
 }

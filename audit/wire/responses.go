@@ -24,15 +24,15 @@ type responsesEvent struct {
 
 // responsesUsage is the usage object of the Responses API.
 type responsesUsage struct {
-	InputTokens        *int64 `json:"input_tokens"`
-	OutputTokens       *int64 `json:"output_tokens"`
-	TotalTokens        *int64 `json:"total_tokens"`
-	InputTokensDetails *struct {
-		CachedTokens     *int64 `json:"cached_tokens"`
-		CacheWriteTokens *int64 `json:"cache_write_tokens"`
+	InputTokens        tokenCount `json:"input_tokens"`
+	OutputTokens       tokenCount `json:"output_tokens"`
+	TotalTokens        tokenCount `json:"total_tokens"`
+	InputTokensDetails struct {
+		CachedTokens     tokenCount `json:"cached_tokens"`
+		CacheWriteTokens tokenCount `json:"cache_write_tokens"`
 	} `json:"input_tokens_details"`
-	OutputTokensDetails *struct {
-		ReasoningTokens *int64 `json:"reasoning_tokens"`
+	OutputTokensDetails struct {
+		ReasoningTokens tokenCount `json:"reasoning_tokens"`
 	} `json:"output_tokens_details"`
 }
 
@@ -103,23 +103,14 @@ func (c *collector) responsesEvent(kind eventKind, data []byte) bool {
 // normalize applies the token rules of the Responses API, whose
 // output_tokens already include the reasoning tokens.
 func (u *responsesUsage) normalize() audit.Usage {
-	var cached, cacheWrite, reasoning *int64
-	if d := u.InputTokensDetails; d != nil {
-		cached, cacheWrite = d.CachedTokens, d.CacheWriteTokens
-	}
-	if d := u.OutputTokensDetails; d != nil {
-		reasoning = d.ReasoningTokens
-	}
-	prompt, completion := count(u.InputTokens), count(u.OutputTokens)
-
 	return audit.Usage{
 		Available:             true,
-		PromptTokens:          prompt,
-		CompletionTokens:      completion,
-		TotalTokens:           sum(prompt, completion),
-		CachedInputTokens:     count(cached),
-		CacheWriteInputTokens: count(cacheWrite),
-		ReasoningTokens:       count(reasoning),
-		ProviderTotalTokens:   count(u.TotalTokens),
+		PromptTokens:          u.InputTokens.known(),
+		CompletionTokens:      u.OutputTokens.known(),
+		TotalTokens:           sum(u.InputTokens, u.OutputTokens),
+		CachedInputTokens:     u.InputTokensDetails.CachedTokens.known(),
+		CacheWriteInputTokens: u.InputTokensDetails.CacheWriteTokens.known(),
+		ReasoningTokens:       u.OutputTokensDetails.ReasoningTokens.known(),
+		ProviderTotalTokens:   u.TotalTokens.known(),
 	}
 }
