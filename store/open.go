@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentaudit/agentaudit/agent"
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/store/postgres"
 	"github.com/agentaudit/agentaudit/store/sqlite"
 	"github.com/agentaudit/agentaudit/tools"
 )
@@ -34,7 +35,7 @@ var ErrUnsupported = errors.New("store: unsupported database")
 
 // AcceptedForms lists the data source names Open accepts, for error and
 // help texts.
-const AcceptedForms = `sqlite:PATH, or a PATH ending in .db, .sqlite or .sqlite3`
+const AcceptedForms = `sqlite:PATH, a PATH ending in .db, .sqlite or .sqlite3, or postgres://USER@HOST:PORT/DATABASE`
 
 // Option configures Open.
 type Option func(*config)
@@ -54,7 +55,10 @@ func WithAutoMigrate(on bool) Option {
 //   - sqlite:PATH (or sqlite://PATH) opens the SQLite file PATH, creating it
 //     when it does not exist;
 //   - a bare PATH ending in .db, .sqlite or .sqlite3 is the same as
-//     sqlite:PATH.
+//     sqlite:PATH;
+//   - postgres://... or postgresql://... connects to PostgreSQL; the URL
+//     is passed to pgx as it is, so its parameters (sslmode, search_path,
+//     pool_max_conns) apply.
 //
 // Any other form returns an error that names dsn, with its password
 // hidden, and lists the accepted forms.
@@ -68,6 +72,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
 	switch scheme {
 	case "sqlite":
 		return openSQLite(ctx, dsn, rest, c)
+	case "postgres", "postgresql":
+		return openPostgres(ctx, dsn, c)
 	case "":
 		if isSQLitePath(dsn) {
 			return openSQLite(ctx, dsn, dsn, c)
@@ -76,8 +82,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
 			return nil, fmt.Errorf("%w: the name is empty; pass %s", ErrUnsupported, AcceptedForms)
 		}
 		return nil, fmt.Errorf("%w %q: it has no scheme and does not end in .db; pass %s", ErrUnsupported, dsn, AcceptedForms)
-	// TODO: the PostgreSQL (postgres://, postgresql://) and Cloudflare D1
-	// (d1://ACCOUNT/DB) cases go here, one case each, with AcceptedForms.
+	// TODO: the Cloudflare D1 (d1://ACCOUNT/DB) case goes here, with
+	// AcceptedForms.
 	default:
 		return nil, fmt.Errorf("%w %q: scheme %q is not supported; pass %s", ErrUnsupported, redact(dsn), scheme, AcceptedForms)
 	}
@@ -89,6 +95,14 @@ func openSQLite(ctx context.Context, dsn, path string, c config) (Backend, error
 		return nil, fmt.Errorf("store: database %q names no file; pass sqlite:PATH, such as sqlite:agentaudit.db", dsn)
 	}
 	s, err := sqlite.Open(ctx, path, sqlite.WithAutoMigrate(c.autoMigrate))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func openPostgres(ctx context.Context, dsn string, c config) (Backend, error) {
+	s, err := postgres.Open(ctx, dsn, postgres.WithAutoMigrate(c.autoMigrate))
 	if err != nil {
 		return nil, err
 	}
