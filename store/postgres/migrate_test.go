@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/migrations"
+	"github.com/agentaudit/agentaudit/store"
 	"github.com/agentaudit/agentaudit/store/postgres"
 )
 
@@ -132,5 +133,26 @@ func TestInsertWithoutSchemaIsPermanent(t *testing.T) {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("InsertEntries() = %v, want no time-out", err)
+	}
+}
+
+func TestStoreOpenSchemes(t *testing.T) {
+	dsn := testSchema(t)
+	ctx := testContext(t, time.Minute)
+	for _, scheme := range []string{"postgres://", "postgresql://"} {
+		t.Run(scheme, func(t *testing.T) {
+			u := scheme + strings.SplitN(dsn, "://", 2)[1]
+			b, err := store.Open(ctx, u)
+			if err != nil {
+				t.Fatalf("store.Open(%s) = %v", scheme, err)
+			}
+			defer b.Close()
+			if _, ok := b.(*postgres.Store); !ok {
+				t.Errorf("store.Open(%s) returned %T, want *postgres.Store", scheme, b)
+			}
+			if applied, err := b.Migrate(ctx); err != nil || len(applied) != 0 {
+				t.Errorf("Migrate() after store.Open = %v, %v; want none, nil", applied, err)
+			}
+		})
 	}
 }
