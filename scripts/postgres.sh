@@ -7,10 +7,11 @@
 #   scripts/postgres.sh restart   restart the cluster (pg_ctl restart -m fast)
 #   scripts/postgres.sh stop      stop the cluster and remove its folder
 #
-# start installs PostgreSQL with apt-get when initdb or pg_ctl is missing,
-# creates a cluster in a new temporary folder (initdb -A trust -U postgres),
-# starts it on 127.0.0.1 with its Unix socket inside that folder, waits until
-# it accepts connections and creates the database "agentaudit". It prints
+# start installs PostgreSQL with apt-get when initdb or pg_ctl is missing.
+# It creates a cluster in a new temporary folder (initdb -A trust -U
+# postgres) and starts it on 127.0.0.1, with its Unix socket inside that
+# folder. Once the server accepts connections, it creates the database
+# "agentaudit" and prints
 #
 #   AGENTAUDIT_POSTGRES_URL=postgres://postgres@127.0.0.1:PORT/agentaudit?sslmode=disable
 #
@@ -39,7 +40,7 @@ run_user="postgres"
 log() { echo "postgres.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# find_bin_dir prints the folder that holds initdb and pg_ctl, or nothing.
+# find_bin_dir prints the folder that contains initdb and pg_ctl, or nothing.
 find_bin_dir() {
 	local dir
 	if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
@@ -186,8 +187,8 @@ EOF
 		die "initdb failed; see $PG_DIR/initdb.log"
 	}
 
-	# fsync off and a small WAL keep a throwaway cluster fast; it holds no
-	# data worth a crash-safe write.
+	# fsync, synchronous commit and full-page writes are off, because a
+	# throwaway cluster contains no data worth a crash-safe write.
 	as_owner "$PG_BIN/pg_ctl" start -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t "$wait_seconds" \
 		-o "-h 127.0.0.1 -p $PG_PORT -k $PG_DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
 		>/dev/null || {

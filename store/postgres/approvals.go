@@ -120,10 +120,10 @@ func (s *Store) ListApprovals(ctx context.Context, f tools.ApprovalFilter) ([]to
 // denied, with reason and the decision time at (the current time when at is
 // zero), and returns it as stored.
 //
-// One UPDATE both checks that the approval is pending and decides it, so
-// of concurrent decisions, in this process or others, exactly one wins; the
+// One UPDATE both checks that the approval is pending and decides it. So of
+// concurrent decisions, in this process or others, exactly one wins, and the
 // others get an error wrapping tools.ErrAlreadyDecided. An unknown id gets
-// one wrapping tools.ErrApprovalNotFound.
+// an error wrapping tools.ErrApprovalNotFound.
 func (s *Store) DecideApproval(ctx context.Context, id string, status tools.ApprovalStatus, reason string, at time.Time) (tools.Approval, error) {
 	if s.closed.Load() {
 		return tools.Approval{}, ErrClosed

@@ -186,10 +186,10 @@ func entryRows(entries []audit.Entry) (entryBatch, []audit.Rejection) {
 
 // insertIsolating inserts b. When the server rejects the batch for a row's
 // values, it splits the batch in halves and inserts each, down to single
-// rows, so that k bad rows among n cost about 2k·log2(n) statements and
-// every good row is written. Rows rejected alone are returned; any other
-// error ends the work and is returned, and the rows written so far stay,
-// which a retry of the whole batch skips by id.
+// rows. So every good row is written, and k bad rows among n cost at most
+// about 2k·log2(n) statements. It returns the rows rejected alone. Any other
+// error ends the work and is returned. The rows written before it stay, and
+// a retry of the whole batch skips them by id.
 func (s *Store) insertIsolating(ctx context.Context, b entryBatch) ([]audit.Rejection, error) {
 	err := s.insertBatch(ctx, b)
 	if err == nil {

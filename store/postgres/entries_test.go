@@ -211,7 +211,7 @@ func TestInsertEntriesIdempotent(t *testing.T) {
 				batch = append(batch, toolEntry(uuidLike(4, i), "c", baseTime, `{"status":"success"}`))
 			}
 			// The second call repeats the whole batch, as the Logger does when
-			// it retries a batch whose outcome it does not know; the third
+			// it retries a batch whose outcome it does not know. The third
 			// carries the same id twice in one batch.
 			for call, b := range [][]audit.Entry{batch, batch, {batch[0], batch[0]}} {
 				if err := s.InsertEntries(ctx, b); err != nil {

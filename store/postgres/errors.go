@@ -10,7 +10,8 @@ import (
 	"github.com/agentaudit/agentaudit/audit"
 )
 
-// errorKind is what a caller can do about an error from the server.
+// errorKind is the class of a server error, by what a caller can do about
+// it.
 type errorKind int
 
 const (
@@ -74,7 +75,7 @@ func (s *Store) wrapError(op string, err error) error {
 	hint := ""
 	switch {
 	case code == "":
-		hint = "check that the server is running and reachable; the store retries on the next call"
+		hint = "check that the server is running and reachable"
 	case code == "42P01" || code == "42703":
 		hint = "the schema is missing or out of date; run Migrate or open with WithAutoMigrate(true)"
 	case code == "42501":

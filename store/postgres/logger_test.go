@@ -218,7 +218,7 @@ func TestLoggerServerRestart(t *testing.T) {
 		audit.WithRetryBackoff(20*time.Millisecond, 500*time.Millisecond),
 	)
 
-	// One goroutine logs until told to stop, counting what Log accepted.
+	// One goroutine logs until stop is closed, counting what Log accepted.
 	var (
 		accepted atomic.Uint64
 		stop     = make(chan struct{})

@@ -11,9 +11,9 @@
 // # Errors
 //
 // Errors a retry may cure are returned as they are, so that the audit
-// Logger retries them: a refused or dropped connection, a server shutting
-// down or starting up (SQLSTATE class 08, 57P01 to 57P03), a serialization
-// failure or deadlock, or a lack of resources. Errors no retry can cure,
+// Logger retries them. They are a refused or dropped connection, a server
+// shutting down or starting up (SQLSTATE class 08, 57P01 to 57P03), a
+// serialization failure or deadlock, and a lack of resources. Errors no retry can cure,
 // such as a missing table, a failed login or a missing database, wrap
 // *audit.PermanentError. Errors about one row's values (SQLSTATE classes 22
 // data exception, 23 integrity constraint violation and 54 program limit
@@ -83,7 +83,7 @@ type Store struct {
 // schema that holds the tables.
 //
 // Open returns an error when dsn is invalid, an option is out of range, or
-// the server cannot be reached or migrated; the error names the host and
+// the server cannot be reached or migrated. The error names the host and
 // database, never the password.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
