@@ -1,0 +1,399 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Logger records audit entries without slowing the agent down. Log
+// validates an entry, stamps it and puts it in a bounded queue; one
+// goroutine owned by the Logger takes entries from the queue in batches and
+// is the only caller of the Store. Problems never reach Log's caller as
+// panics or delays: lost entries are counted in Stats and reported to the
+// error handler and the slog.Logger given as options.
+//
+// A Logger is safe for concurrent use. Close it to write what is queued
+// and to stop its goroutine.
+type Logger struct {
+	store Store
+	cfg   config
+
+	// closing is set by Close before it takes mu, so that Log can return
+	// ErrClosed without building the entry.
+	closing atomic.Bool
+	invalid atomic.Uint64
+
+	// mu guards the queue, the counters and the channels below it.
+	mu sync.Mutex
+	// ring is the queue: count records from index head, wrapping around.
+	ring   []record
+	head   int
+	count  int
+	closed bool
+	// inFlight is the number of records in the batch being written.
+	inFlight int
+	// enqueued and settled count the records ever put in the queue and the
+	// ones that reached a final state: written, dropped or failed.
+	enqueued uint64
+	settled  uint64
+	stats    Stats
+	losses   [numLossReasons]pendingLoss
+	// space is closed when the writer frees room in the queue, and
+	// progress when records settle; each is made only while someone waits.
+	space    chan struct{}
+	progress chan struct{}
+
+	wake     chan struct{} // the queue holds a full batch
+	flushNow chan struct{} // a caller waits for the queue to be written
+	stop     chan struct{} // closed by Close: drain and exit
+	abort    chan struct{} // closed when Close's context ends: give up
+	done     chan struct{} // closed by the writer when it exits
+
+	// writeCtx is the parent of every InsertEntries context. Close cancels
+	// it when its own context ends.
+	writeCtx     context.Context
+	cancelWrites context.CancelFunc
+
+	closeOnce sync.Once
+
+	// Owned by the writer goroutine.
+	batch    []record
+	entries  []Entry
+	reporter reporter
+}
+
+// record is one entry waiting in the queue. Its metadata is a copy that the
+// Logger owns; the JSON encoding is built by the writer.
+type record struct {
+	id        [16]byte
+	createdAt time.Time
+	chatID    string
+	meta      Metadata
+}
+
+// New returns a Logger that writes to store, and starts its writer
+// goroutine. Close the Logger to stop it; Close also closes store. New
+// panics when store is nil.
+func New(store Store, opts ...Option) *Logger {
+	if store == nil {
+		panic("audit: New: store is nil; pass a Store such as sqlite.Store")
+	}
+	cfg := newConfig(opts)
+	writeCtx, cancel := context.WithCancel(context.Background())
+	l := &Logger{
+		store:        store,
+		cfg:          cfg,
+		ring:         make([]record, cfg.queueSize),
+		wake:         make(chan struct{}, 1),
+		flushNow:     make(chan struct{}, 1),
+		stop:         make(chan struct{}),
+		abort:        make(chan struct{}),
+		done:         make(chan struct{}),
+		writeCtx:     writeCtx,
+		cancelWrites: cancel,
+		batch:        make([]record, 0, cfg.batchSize),
+		entries:      make([]Entry, 0, cfg.batchSize),
+		reporter:     reporter{interval: cfg.errorReportInterval},
+	}
+	go l.run()
+	return l
+}
+
+// Log records m, an *LLMCall or a *ToolExecution, as one entry of the chat
+// that ctx carries (see WithChatID). It validates m and returns a
+// *ValidationError naming the first invalid field. It copies m, so the
+// caller may reuse m and anything m points to once Log returns. For a
+// *ToolExecution with an empty InputSummary, Log fills InputSummary and
+// InputBytes from Input with Summarize.
+//
+// By default Log does not wait: it queues the entry and returns nil, or
+// drops it and returns ErrQueueFull when the queue is full (see WithBlock
+// and WithSync for the other behaviours). After Close it returns ErrClosed.
+// Log never panics.
+func (l *Logger) Log(ctx context.Context, m Metadata) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.invalid.Add(1)
+			err = fmt.Errorf("audit: log %T: internal error: %v; the entry was not recorded", m, r)
+		}
+	}()
+	if l.closing.Load() {
+		return ErrClosed
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+
+	rec, err := l.newRecord(ctx, m)
+	if err != nil {
+		l.invalid.Add(1)
+		return err
+	}
+
+	seq, err := l.enqueue(ctx, rec)
+	if err != nil || !l.cfg.sync {
+		return err
+	}
+	return l.waitSettled(ctx, seq)
+}
+
+// Flush returns when every entry that Log queued before the call has been
+// written or has failed for good, or when ctx ends, returning an error
+// that wraps ctx.Err(). Entries lost on the way are counted in Stats and
+// reported to the error handler, not returned. After Close, Flush returns
+// ErrClosed.
+func (l *Logger) Flush(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	target := l.enqueued
+	l.mu.Unlock()
+	return l.waitSettled(ctx, target)
+}
+
+// Close stops intake, writes what is queued and closes the store. Log and
+// Flush return ErrClosed once Close has begun. When ctx ends before the
+// queue is written, Close cancels the write in progress, drops the entries
+// left and still closes the store. The error joins the context's error, a
+// count of the entries lost while draining, and the store's Close error.
+// Calling Close again returns nil at once.
+func (l *Logger) Close(ctx context.Context) error {
+	first := false
+	l.closeOnce.Do(func() { first = true })
+	if !first {
+		return nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+
+	// Stop intake and wake Log calls that wait for room.
+	l.closing.Store(true)
+	l.mu.Lock()
+	l.closed = true
+	lostBefore := l.stats.Dropped + l.stats.Failed
+	broadcast(&l.space)
+	l.mu.Unlock()
+
+	// Let the writer drain the queue, or make it give up when ctx ends.
+	var errs []error
+	close(l.stop)
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		close(l.abort)
+		l.cancelWrites()
+		<-l.done
+		errs = append(errs, fmt.Errorf("audit: close: queue not drained: %w", ctx.Err()))
+	}
+	l.cancelWrites()
+
+	l.mu.Lock()
+	lost := l.stats.Dropped + l.stats.Failed - lostBefore
+	l.mu.Unlock()
+	if lost > 0 {
+		errs = append(errs, fmt.Errorf("audit: close: %d entries were not written while draining the queue; the error handler received the causes", lost))
+	}
+	if err := l.closeStore(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the Logger's counters, taken together at one instant.
+func (l *Logger) Stats() Stats {
+	l.mu.Lock()
+	s := l.stats
+	s.Queued = l.count + l.inFlight
+	l.mu.Unlock()
+	s.Invalid = l.invalid.Load()
+	return s
+}
+
+// newRecord validates m and returns the record to queue for it.
+func (l *Logger) newRecord(ctx context.Context, m Metadata) (record, error) {
+	var meta Metadata
+	switch m := m.(type) {
+	case *LLMCall:
+		if err := m.Validate(); err != nil {
+			return record{}, err
+		}
+		meta = copyLLMCall(m)
+	case *ToolExecution:
+		if err := m.Validate(); err != nil {
+			return record{}, err
+		}
+		meta = copyToolExecution(m)
+	case nil:
+		return record{}, &ValidationError{Field: "metadata", Err: "is nil; pass an *LLMCall or a *ToolExecution"}
+	default:
+		return record{}, &ValidationError{Field: "metadata", Err: fmt.Sprintf("has type %T; pass an *LLMCall or a *ToolExecution", m)}
+	}
+
+	now := l.cfg.now()
+	return record{
+		id:        processIDs.next(now),
+		createdAt: now.UTC(),
+		chatID:    ChatID(ctx),
+		meta:      meta,
+	}, nil
+}
+
+// llmCallCopy holds a copy of an LLMCall and the token counts its Usage
+// points to, in one allocation.
+type llmCallCopy struct {
+	call   LLMCall
+	counts [7]int64
+}
+
+func copyLLMCall(src *LLMCall) *LLMCall {
+	c := &llmCallCopy{call: *src}
+	u := &c.call.Usage
+	fields := [...]**int64{
+		&u.PromptTokens, &u.CompletionTokens, &u.TotalTokens, &u.CachedInputTokens,
+		&u.CacheWriteInputTokens, &u.ReasoningTokens, &u.ProviderTotalTokens,
+	}
+	for i, field := range fields {
+		if *field != nil {
+			c.counts[i] = **field
+			*field = &c.counts[i]
+		}
+	}
+	return &c.call
+}
+
+func copyToolExecution(src *ToolExecution) *ToolExecution {
+	c := *src
+	c.Input = nil
+	if c.InputSummary == "" {
+		c.InputSummary, c.InputBytes = Summarize(src.Input)
+	}
+	return &c
+}
+
+// enqueue puts rec in the queue and returns its sequence number, the value
+// of enqueued once rec is in.
+func (l *Logger) enqueue(ctx context.Context, rec record) (uint64, error) {
+	l.mu.Lock()
+	if l.count == len(l.ring) && !l.closed && l.cfg.blockTimeout > 0 {
+		l.waitForRoom(ctx)
+	}
+	if l.closed {
+		l.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if l.count == len(l.ring) {
+		l.onDropLocked([]record{rec}, lossQueueFull, ErrQueueFull)
+		l.mu.Unlock()
+		return 0, ErrQueueFull
+	}
+
+	i := l.head + l.count
+	if i >= len(l.ring) {
+		i -= len(l.ring)
+	}
+	l.ring[i] = rec
+	l.count++
+	l.enqueued++
+	seq := l.enqueued
+	fullBatch := l.count >= l.cfg.batchSize
+	l.mu.Unlock()
+
+	if fullBatch {
+		notify(l.wake)
+	}
+	return seq, nil
+}
+
+// waitForRoom waits, with mu held on entry and on return, until the queue
+// has room, the Logger closes, the block timeout passes or ctx ends.
+func (l *Logger) waitForRoom(ctx context.Context) {
+	timer := time.NewTimer(l.cfg.blockTimeout)
+	defer timer.Stop()
+	for l.count == len(l.ring) && !l.closed {
+		if l.space == nil {
+			l.space = make(chan struct{})
+		}
+		space := l.space
+		l.mu.Unlock()
+		select {
+		case <-space:
+			l.mu.Lock()
+		case <-timer.C:
+			l.mu.Lock()
+			return
+		case <-ctx.Done():
+			l.mu.Lock()
+			return
+		}
+	}
+}
+
+// waitSettled returns when the first seq records ever queued have settled,
+// when ctx ends, or when the writer has exited.
+func (l *Logger) waitSettled(ctx context.Context, seq uint64) error {
+	for {
+		l.mu.Lock()
+		if l.settled >= seq {
+			l.mu.Unlock()
+			return nil
+		}
+		if l.progress == nil {
+			l.progress = make(chan struct{})
+		}
+		progress := l.progress
+		waiting := seq - l.settled
+		l.mu.Unlock()
+
+		notify(l.flushNow)
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			return fmt.Errorf("audit: %d entries not yet written when the context ended: %w", waiting, ctx.Err())
+		case <-l.done:
+			l.mu.Lock()
+			settled := l.settled >= seq
+			l.mu.Unlock()
+			if settled {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// closeStore closes the store, turning a panic into an error.
+func (l *Logger) closeStore() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("audit: close store: panic: %v", r)
+		}
+	}()
+	if err := l.store.Close(); err != nil {
+		return fmt.Errorf("audit: close store: %w", err)
+	}
+	return nil
+}
+
+// notify wakes the receiver of ch, a channel of capacity 1, without waiting.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// broadcast wakes everyone waiting on *ch and clears it; the caller holds
+// the lock that guards *ch.
+func broadcast(ch *chan struct{}) {
+	if *ch != nil {
+		close(*ch)
+		*ch = nil
+	}
+}

@@ -1,0 +1,264 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// run is the writer goroutine. It writes full batches as soon as they are
+// queued, partial ones every flush interval or when a caller waits, and
+// drains the queue when Close stops it.
+func (l *Logger) run() {
+	defer close(l.done)
+	ticker := time.NewTicker(l.cfg.flushInterval)
+	defer ticker.Stop()
+
+	for {
+		select {
+		case <-l.wake:
+			l.writeQueued(false)
+		case <-ticker.C:
+			l.writeQueued(true)
+		case <-l.flushNow:
+			l.writeQueued(true)
+		case <-l.stop:
+			// Log rejects new entries by now, so this empties the queue.
+			l.writeQueued(true)
+			l.report(true)
+			return
+		}
+		l.report(false)
+	}
+}
+
+// writeQueued writes the queue in batches: only full batches when all is
+// false, and everything queued when the call began when all is true.
+func (l *Logger) writeQueued(all bool) {
+	l.mu.Lock()
+	target := l.enqueued
+	l.mu.Unlock()
+
+	for {
+		batch := l.takeBatch(all, target)
+		if len(batch) == 0 {
+			return
+		}
+		l.writeBatch(batch)
+	}
+}
+
+// takeBatch moves up to a batch of records from the queue into l.batch.
+func (l *Logger) takeBatch(all bool, target uint64) []record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	if l.count == 0 || (!all && l.count < l.cfg.batchSize) || (all && l.settled >= target) {
+		return nil
+	}
+	n := min(l.count, l.cfg.batchSize)
+	batch := l.batch[:n]
+	for i := range batch {
+		j := l.head + i
+		if j >= len(l.ring) {
+			j -= len(l.ring)
+		}
+		batch[i] = l.ring[j]
+		l.ring[j] = record{} // let the metadata be collected once written
+	}
+	l.head = (l.head + n) % len(l.ring)
+	l.count -= n
+	l.inFlight = n
+	broadcast(&l.space)
+	return batch
+}
+
+// batchOutcome is the final state of a batch: how many entries were
+// written, and which were lost and why.
+type batchOutcome struct {
+	written int
+	// lost holds the indexes of the lost entries in the batch.
+	lost   []int
+	reason lossReason
+	cause  error
+}
+
+// writeBatch writes batch to the store, retrying transient errors, and
+// settles every record in it.
+func (l *Logger) writeBatch(batch []record) {
+	entries := l.encode(batch)
+	out := l.insertWithRetry(entries)
+
+	// Count the outcome and report losses before the batch settles, so that
+	// a Flush that returns has seen both.
+	l.mu.Lock()
+	l.stats.Written += uint64(out.written)
+	if len(out.lost) > 0 {
+		lost := make([]record, len(out.lost))
+		for i, j := range out.lost {
+			lost[i] = batch[j]
+		}
+		l.onDropLocked(lost, out.reason, out.cause)
+	}
+	l.inFlight = 0
+	l.mu.Unlock()
+	l.report(false)
+
+	l.mu.Lock()
+	l.settled += uint64(len(batch))
+	broadcast(&l.progress)
+	l.mu.Unlock()
+
+	clear(batch)
+	clear(entries)
+}
+
+// encode builds the store entries of batch in l.entries. The metadata of
+// all entries shares one new buffer, which the store may keep.
+func (l *Logger) encode(batch []record) []Entry {
+	w := sink{limit: -1, all: make([]byte, 0, len(batch)*320)}
+	entries := l.entries[:0]
+	for _, rec := range batch {
+		start := len(w.all)
+		writeMetadata(&w, rec.meta)
+		entries = append(entries, Entry{
+			ID:        formatID(rec.id),
+			Type:      rec.meta.EntryType(),
+			ChatID:    rec.chatID,
+			CreatedAt: rec.createdAt,
+			Metadata:  w.all[start:len(w.all):len(w.all)],
+		})
+	}
+	return entries
+}
+
+// insertWithRetry writes entries, retrying transient errors with backoff
+// until the retries run out or Close gives up.
+func (l *Logger) insertWithRetry(entries []Entry) batchOutcome {
+	if l.aborted() {
+		return loseAll(entries, lossClosed, errCloseTimedOut)
+	}
+	for attempt := 1; ; attempt++ {
+		err := l.insert(entries)
+		if err == nil {
+			return batchOutcome{written: len(entries)}
+		}
+
+		var rejected *RejectedError
+		switch {
+		case errors.As(err, &rejected):
+			return rejectedOutcome(entries, rejected, err)
+		case IsPermanent(err):
+			return loseAll(entries, lossPermanent, err)
+		case l.aborted():
+			return loseAll(entries, lossClosed, err)
+		case attempt > l.cfg.maxRetries:
+			return loseAll(entries, lossRetriesExhausted, fmt.Errorf("%d attempts: %w", attempt, err))
+		}
+
+		wait := l.backoff(attempt)
+		l.mu.Lock()
+		l.stats.Retries++
+		l.mu.Unlock()
+		l.reportRetry(entries, attempt, wait, err)
+		if !l.sleep(wait) {
+			return loseAll(entries, lossClosed, err)
+		}
+	}
+}
+
+// errCloseTimedOut is the cause of entries dropped because Close's context
+// ended before they were written.
+var errCloseTimedOut = errors.New("audit: Close's context ended before the entries were written")
+
+// insert makes one InsertEntries call, bounded by the write timeout. A
+// panic in the store becomes a permanent error, since the same batch would
+// likely panic again.
+func (l *Logger) insert(entries []Entry) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Permanent(fmt.Errorf("audit: store panicked: %v", r))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(l.writeCtx, l.cfg.writeTimeout)
+	defer cancel()
+	return l.store.InsertEntries(ctx, entries)
+}
+
+func rejectedOutcome(entries []Entry, rejected *RejectedError, err error) batchOutcome {
+	ids := make(map[string]bool, len(rejected.Rejected))
+	for _, r := range rejected.Rejected {
+		ids[r.ID] = true
+	}
+	out := batchOutcome{reason: lossRejected, cause: err}
+	for i, e := range entries {
+		if ids[e.ID] {
+			out.lost = append(out.lost, i)
+		}
+	}
+	out.written = len(entries) - len(out.lost)
+	return out
+}
+
+func loseAll(entries []Entry, reason lossReason, cause error) batchOutcome {
+	out := batchOutcome{lost: make([]int, len(entries)), reason: reason, cause: cause}
+	for i := range out.lost {
+		out.lost[i] = i
+	}
+	return out
+}
+
+// backoff returns the wait before retry number attempt: the first backoff
+// doubled for each earlier retry, capped, then picked at random from its
+// upper half.
+func (l *Logger) backoff(attempt int) time.Duration {
+	wait := l.cfg.retryBackoff
+	for range attempt - 1 {
+		if wait >= l.cfg.maxRetryBackoff/2 {
+			wait = l.cfg.maxRetryBackoff
+			break
+		}
+		wait *= 2
+	}
+	wait = min(wait, l.cfg.maxRetryBackoff)
+	return wait/2 + rand.N(wait/2+1)
+}
+
+// sleep waits for d and reports false when Close gives up first.
+func (l *Logger) sleep(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-l.abort:
+		return false
+	}
+}
+
+func (l *Logger) aborted() bool {
+	select {
+	case <-l.abort:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *Logger) reportRetry(entries []Entry, attempt int, wait time.Duration, err error) {
+	suppressed, ok := l.reporter.allowRetryLog(l.cfg.now())
+	if !ok {
+		return
+	}
+	l.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "audit: retrying batch after store error",
+		slog.Int("entries", len(entries)),
+		slog.String("first_id", entries[0].ID),
+		slog.Int("attempt", attempt),
+		slog.Duration("backoff", wait),
+		slog.Int("retries_not_logged", suppressed),
+		slog.Any("error", err),
+	)
+}
