@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agentaudit/agentaudit/migrations"
+)
+
+// AppliedMigrations returns the migration file names recorded in
+// d1_migrations, creating the table as wrangler does when it is missing.
+// It implements migrations.Target.
+func (s *Store) AppliedMigrations(ctx context.Context) (map[string]bool, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if _, err := s.writer.ExecContext(ctx, migrations.CreateTrackingTableSQL); err != nil {
+		return nil, writeError(s.path, "create "+migrations.TrackingTable, err)
+	}
+
+	rows, err := s.writer.QueryContext(ctx, "SELECT name FROM "+migrations.TrackingTable)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read %s in %q: %w", migrations.TrackingTable, s.path, err)
+	}
+	defer rows.Close()
+	done := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, fmt.Errorf("sqlite: read %s in %q: %w", migrations.TrackingTable, s.path, err)
+		}
+		done[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read %s in %q: %w", migrations.TrackingTable, s.path, err)
+	}
+	return done, nil
+}
+
+// ApplyMigration runs m's SQL and records m.Name in d1_migrations in one
+// transaction, as `wrangler d1 migrations apply` records it. When another
+// connection recorded m.Name after AppliedMigrations read the table, as
+// happens when two processes open a new file at once, it does nothing. It
+// implements migrations.Target.
+func (s *Store) ApplyMigration(ctx context.Context, m migrations.Migration) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	op := "apply migration " + m.Name
+
+	// The transaction starts with BEGIN IMMEDIATE, so the check below and
+	// the migration see no other writer in between.
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return writeError(s.path, op, err)
+	}
+	defer tx.Rollback() // a no-op after Commit
+
+	var recorded int
+	err = tx.QueryRowContext(ctx, "SELECT count(*) FROM "+migrations.TrackingTable+" WHERE name = ?", m.Name).Scan(&recorded)
+	if err != nil {
+		return writeError(s.path, op, err)
+	}
+	if recorded > 0 {
+		return nil
+	}
+
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return writeError(s.path, op, err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+migrations.TrackingTable+" (name) VALUES (?)", m.Name); err != nil {
+		return writeError(s.path, op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return writeError(s.path, op, err)
+	}
+	return nil
+}

@@ -1,0 +1,261 @@
+// Package sqlite stores the audit trail, approvals and chat history in an
+// embedded SQLite database file, through the pure-Go modernc.org/sqlite
+// driver.
+//
+// A Store keeps two connection pools on one file: a single writer
+// connection, whose transactions start with BEGIN IMMEDIATE, and a pool of
+// read-only connections. The database runs in WAL mode, so readers never
+// block the writer or each other. Other processes may open the same file:
+// their writes wait for each other up to the busy timeout instead of failing
+// with "database is locked".
+//
+// Durability: the writer uses synchronous=NORMAL unless WithSynchronous says
+// otherwise. In WAL mode that keeps the database consistent after a power
+// loss or an operating system crash, but the transactions committed since
+// the last checkpoint may be lost then. A crash of the process alone loses
+// nothing that was committed.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/agentaudit/agentaudit/agent"
+	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/migrations"
+	"github.com/agentaudit/agentaudit/tools"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// DefaultPath is the database file that the CLI opens when none is given.
+const DefaultPath = "agentaudit.db"
+
+var (
+	_ audit.Store         = (*Store)(nil)
+	_ audit.Reader        = (*Store)(nil)
+	_ tools.ApprovalStore = (*Store)(nil)
+	_ agent.HistoryStore  = (*Store)(nil)
+	_ migrations.Target   = (*Store)(nil)
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("sqlite: store is closed")
+
+// Store is an audit.Store, audit.Reader, tools.ApprovalStore and
+// agent.HistoryStore on one SQLite database file. Its methods are safe for
+// concurrent use, and several Stores, in one process or in several, may
+// share one file.
+type Store struct {
+	path   string
+	opts   options
+	writer *sql.DB
+	reader *sql.DB
+	closed atomic.Bool
+
+	// stmtMu guards insertStmts, the prepared multi-row INSERT statements
+	// by row count.
+	stmtMu      sync.Mutex
+	insertStmts map[int]*sql.Stmt
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens the SQLite database at path, creating the file when it does
+// not exist, and applies the embedded migrations unless
+// WithAutoMigrate(false) is given. The directory of path must exist.
+//
+// Open returns an error that names path when the directory is missing, the
+// path is a directory, the file is not a SQLite database, or the file or
+// its directory is read-only.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+
+	s := &Store{path: path, opts: o, insertStmts: map[int]*sql.Stmt{}}
+
+	// The writer connection sets WAL mode, which is stored in the file, so it
+	// is opened and checked before the readers.
+	writer, err := sql.Open("sqlite", dsn(path, o, false))
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+	s.writer = writer
+	if err := s.checkWritable(ctx); err != nil {
+		writer.Close()
+		return nil, err
+	}
+
+	reader, err := sql.Open("sqlite", dsn(path, o, true))
+	if err != nil {
+		writer.Close()
+		return nil, openError(path, err)
+	}
+	reader.SetMaxOpenConns(o.maxReadConns)
+	reader.SetMaxIdleConns(o.maxReadConns)
+	s.reader = reader
+
+	if o.autoMigrate {
+		if _, err := s.Migrate(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Path returns the path the Store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// Migrate applies the embedded migrations that the database has not
+// recorded in d1_migrations, in order, and returns the names of those it
+// applied. Open calls it unless WithAutoMigrate(false) is given.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	applied, err := migrations.Apply(ctx, s, migrations.SQLite())
+	if err != nil {
+		return applied, fmt.Errorf("sqlite: migrate %q: %w", s.path, err)
+	}
+	return applied, nil
+}
+
+// Close closes the database connections. Operations in progress finish
+// first. Close is idempotent: calls after the first return nil.
+func (s *Store) Close() error {
+	first := false
+	s.closeOnce.Do(func() {
+		first = true
+		s.closed.Store(true)
+
+		s.stmtMu.Lock()
+		var errs []error
+		for n, st := range s.insertStmts {
+			errs = append(errs, st.Close())
+			delete(s.insertStmts, n)
+		}
+		s.stmtMu.Unlock()
+
+		if s.reader != nil {
+			errs = append(errs, s.reader.Close())
+		}
+		errs = append(errs, s.writer.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite: close %q: %w", s.path, err)
+		}
+	})
+	if !first {
+		return nil
+	}
+	return s.closeErr
+}
+
+// checkPath rejects paths that SQLite would fail on with a less helpful
+// message, or that are not files.
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return fmt.Errorf("sqlite: open: empty database path; pass a file path such as %q", DefaultPath)
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return fmt.Errorf("sqlite: open %q: not a file path; pass the path of a database file (a file in a temporary directory serves for throwaway data)", path)
+	}
+
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("sqlite: open %q: directory %q does not exist; create it first", path, dir)
+	case err != nil:
+		return fmt.Errorf("sqlite: open %q: %w", path, err)
+	case !info.IsDir():
+		return fmt.Errorf("sqlite: open %q: %q is not a directory; choose a path inside a directory", path, dir)
+	}
+
+	info, err = os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("sqlite: open %q: %w", path, err)
+	case info.IsDir():
+		return fmt.Errorf("sqlite: open %q: path is a directory; pass the path of a database file inside it", path)
+	}
+	return nil
+}
+
+// checkWritable connects the writer and takes the write lock once, so that
+// a file that is not a database, or that this process cannot write, fails
+// Open rather than the first insert.
+func (s *Store) checkWritable(ctx context.Context) error {
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return openError(s.path, err)
+	}
+
+	// BEGIN IMMEDIATE takes the write lock, which SQLite refuses on a
+	// database it could open only for reading.
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return openError(s.path, err)
+	}
+	_, err = tx.ExecContext(ctx, "PRAGMA user_version = user_version")
+	if rbErr := tx.Rollback(); err == nil && rbErr != nil {
+		err = rbErr
+	}
+	if err != nil {
+		return openError(s.path, err)
+	}
+
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("sqlite: open %q: journal mode is %q, not WAL; check that the file and its directory are writable and not on a network file system", s.path, mode)
+	}
+	return nil
+}
+
+// dsn returns the modernc.org/sqlite data source name for path. Pragmas
+// given as _pragma parameters run on every new connection, busy_timeout
+// first.
+func dsn(path string, o options, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous("+string(o.synchronous)+")")
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + escapeURIPath(path) + "?" + q.Encode()
+}
+
+// escapeURIPath escapes the characters that end or escape the path part of
+// an SQLite URI filename.
+func escapeURIPath(path string) string {
+	path = filepath.ToSlash(path)
+	r := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+	return r.Replace(path)
+}
