@@ -42,7 +42,7 @@ func (s *Store) CreateApproval(ctx context.Context, a tools.Approval) error {
 		"INSERT INTO pending_approvals ("+approvalColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		a.ID, a.ChatID, a.ToolName, a.ToolCallID, string(a.Input), string(a.Status), a.Reason,
 		audit.FormatTime(a.CreatedAt), decidedAt)
-	if isRowError(err) {
+	if isDuplicateKey(err) {
 		return fmt.Errorf("sqlite: create approval %q: an approval with this id exists; assign a unique id: %w", a.ID, err)
 	}
 	if err != nil {

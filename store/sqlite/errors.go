@@ -30,6 +30,15 @@ func isRowError(err error) bool {
 	return false
 }
 
+// isDuplicateKey reports whether err is a PRIMARY KEY or UNIQUE violation.
+func isDuplicateKey(err error) bool {
+	var e *driver.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
 // writeError wraps an error of a write to the database at path with what a
 // caller can do about it. A corrupt database is marked permanent, because a
 // retry cannot succeed; busy, full and read-only databases are left

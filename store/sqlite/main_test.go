@@ -34,8 +34,6 @@ func runChild(role string) int {
 	path := os.Getenv("CHILD_DB")
 	var err error
 	switch role {
-	case "write":
-		err = childWrite(ctx, path, os.Getenv("CHILD_PREFIX"))
 	case "open":
 		// The parent reads the error from stdout.
 		var s *Store
@@ -66,41 +64,8 @@ func runChild(role string) int {
 // childRoles holds child roles that other test files add.
 var childRoles = map[string]func(ctx context.Context, path string) error{}
 
-const (
-	childBatches   = 40
-	childBatchSize = 50
-)
-
-// childWrite opens path and inserts childBatches batches of childBatchSize
-// entries whose chat id is prefix.
-func childWrite(ctx context.Context, path, prefix string) error {
-	s, err := Open(ctx, path)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	for b := range childBatches {
-		batch := make([]audit.Entry, childBatchSize)
-		for i := range batch {
-			batch[i] = makeEntry(audit.TypeLLMCall, prefix, fmt.Sprintf(`{"batch":%d,"i":%d}`, b, i))
-		}
-		if err := s.InsertEntries(ctx, batch); err != nil {
-			return fmt.Errorf("child %s: batch %d: %w", prefix, b, err)
-		}
-	}
-	return s.Close()
-}
-
-// startChild starts the test binary in role with env added.
-func startChild(t *testing.T, role string, env ...string) *exec.Cmd {
-	t.Helper()
-	cmd := childCommand(t, os.Args[0], role, env...)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start child %s: %v", role, err)
-	}
-	return cmd
-}
-
+// childCommand returns a command that runs binary, a copy of the test
+// binary, in role with env added to this process's environment.
 func childCommand(t *testing.T, binary, role string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(binary, "-test.run=^$")
