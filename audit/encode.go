@@ -1,111 +1,134 @@
 package audit
 
-import "strconv"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
-// writeMetadata writes m as the JSON object stored in the metadata column:
-// the keys its struct tags give, in field order, with the tags' omitempty
-// rules. Strings are escaped as JSON.stringify escapes them, and bytes
-// that are not UTF-8 become U+FFFD, so the result is valid UTF-8 JSON.
-func writeMetadata(w *sink, m Metadata) {
-	o := objectWriter{w: w}
-	w.writeByte('{')
-	switch m := m.(type) {
-	case *LLMCall:
-		o.writeLLMCall(m)
-	case *ToolExecution:
-		o.writeToolExecution(m)
+// appendMetadata appends r's metadata as the JSON object stored in the
+// metadata column: the keys the struct tags of LLMCall or ToolExecution
+// give, in field order, with the tags' omitempty rules. Strings are escaped
+// as JSON.stringify escapes them, and bytes that are not UTF-8 become
+// U+FFFD, so the result is valid UTF-8 JSON.
+func appendMetadata(dst []byte, r *record) []byte {
+	if r.typ == TypeLLMCall {
+		return appendLLMCall(dst, &r.call, &r.usage)
 	}
-	w.writeByte('}')
+	return appendToolExecution(dst, &r.tool)
 }
 
-func (o *objectWriter) writeLLMCall(c *LLMCall) {
-	o.string("provider", c.Provider)
-	o.stringOmitEmpty("api", c.API)
-	o.string("model", c.Model)
-	o.stringOmitEmpty("responseModel", c.ResponseModel)
-	o.bool("usageAvailable", c.Available)
-	o.count("promptTokens", c.PromptTokens)
-	o.count("completionTokens", c.CompletionTokens)
-	o.count("totalTokens", c.TotalTokens)
-	o.count("cachedInputTokens", c.CachedInputTokens)
-	o.count("cacheWriteInputTokens", c.CacheWriteInputTokens)
-	o.count("reasoningTokens", c.ReasoningTokens)
-	if c.ProviderTotalTokens != nil {
-		o.count("providerTotalTokens", c.ProviderTotalTokens)
+func appendLLMCall(dst []byte, c *LLMCall, u *usageCounts) []byte {
+	dst = append(dst, `{"provider":`...)
+	dst = appendString(dst, c.Provider)
+	if c.API != "" {
+		dst = append(dst, `,"api":`...)
+		dst = appendString(dst, c.API)
 	}
-	o.int("durationMs", c.DurationMs)
-	o.string("status", string(c.Status))
-	o.stringOmitEmpty("error", c.Error)
+	dst = append(dst, `,"model":`...)
+	dst = appendString(dst, c.Model)
+	if c.ResponseModel != "" {
+		dst = append(dst, `,"responseModel":`...)
+		dst = appendString(dst, c.ResponseModel)
+	}
+	dst = append(dst, `,"usageAvailable":`...)
+	dst = strconv.AppendBool(dst, c.Available)
+	dst = appendCount(dst, `,"promptTokens":`, u, promptTokens)
+	dst = appendCount(dst, `,"completionTokens":`, u, completionTokens)
+	dst = appendCount(dst, `,"totalTokens":`, u, totalTokens)
+	dst = appendCount(dst, `,"cachedInputTokens":`, u, cachedInputTokens)
+	dst = appendCount(dst, `,"cacheWriteInputTokens":`, u, cacheWriteInputTokens)
+	dst = appendCount(dst, `,"reasoningTokens":`, u, reasoningTokens)
+	if _, known := u.get(providerTotalTokens); known {
+		dst = appendCount(dst, `,"providerTotalTokens":`, u, providerTotalTokens)
+	}
+	dst = append(dst, `,"durationMs":`...)
+	dst = strconv.AppendInt(dst, c.DurationMs, 10)
+	dst = append(dst, `,"status":`...)
+	dst = appendString(dst, string(c.Status))
+	if c.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendString(dst, c.Error)
+	}
 	if c.HTTPStatus != 0 {
-		o.int("httpStatus", int64(c.HTTPStatus))
+		dst = append(dst, `,"httpStatus":`...)
+		dst = strconv.AppendInt(dst, int64(c.HTTPStatus), 10)
 	}
-	o.stringOmitEmpty("finishReason", c.FinishReason)
-	o.bool("stream", c.Stream)
+	if c.FinishReason != "" {
+		dst = append(dst, `,"finishReason":`...)
+		dst = appendString(dst, c.FinishReason)
+	}
+	dst = append(dst, `,"stream":`...)
+	dst = strconv.AppendBool(dst, c.Stream)
 	if c.Step != 0 {
-		o.int("step", int64(c.Step))
+		dst = append(dst, `,"step":`...)
+		dst = strconv.AppendInt(dst, int64(c.Step), 10)
 	}
+	return append(dst, '}')
 }
 
-func (o *objectWriter) writeToolExecution(e *ToolExecution) {
-	o.string("toolName", e.ToolName)
-	o.stringOmitEmpty("toolCallId", e.ToolCallID)
-	o.string("status", string(e.Status))
-	o.string("inputSummary", e.InputSummary)
-	o.int("inputBytes", int64(e.InputBytes))
-	o.int("durationMs", e.DurationMs)
-	o.stringOmitEmpty("error", e.Error)
-	o.stringOmitEmpty("risk", e.Risk)
-	o.stringOmitEmpty("approvalId", e.ApprovalID)
-}
-
-// objectWriter writes the members of one JSON object.
-type objectWriter struct {
-	w       *sink
-	members int
-}
-
-func (o *objectWriter) key(k string) {
-	if o.members > 0 {
-		o.w.writeByte(',')
+func appendToolExecution(dst []byte, e *ToolExecution) []byte {
+	dst = append(dst, `{"toolName":`...)
+	dst = appendString(dst, e.ToolName)
+	if e.ToolCallID != "" {
+		dst = append(dst, `,"toolCallId":`...)
+		dst = appendString(dst, e.ToolCallID)
 	}
-	o.members++
-	o.w.writeByte('"')
-	o.w.writeString(k)
-	o.w.writeString(`":`)
-}
-
-func (o *objectWriter) string(k, v string) {
-	o.key(k)
-	writeTextAsJSONString(v, o.w)
-}
-
-func (o *objectWriter) stringOmitEmpty(k, v string) {
-	if v != "" {
-		o.string(k, v)
+	dst = append(dst, `,"status":`...)
+	dst = appendString(dst, string(e.Status))
+	dst = append(dst, `,"inputSummary":`...)
+	dst = appendString(dst, e.InputSummary)
+	dst = append(dst, `,"inputBytes":`...)
+	dst = strconv.AppendInt(dst, int64(e.InputBytes), 10)
+	dst = append(dst, `,"durationMs":`...)
+	dst = strconv.AppendInt(dst, e.DurationMs, 10)
+	if e.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendString(dst, e.Error)
 	}
-}
-
-func (o *objectWriter) int(k string, v int64) {
-	o.key(k)
-	var buf [20]byte
-	o.w.writeBytes(strconv.AppendInt(buf[:0], v, 10))
-}
-
-// count writes a token count, null when unknown.
-func (o *objectWriter) count(k string, v *int64) {
-	if v == nil {
-		o.key(k)
-		o.w.writeString("null")
-		return
+	if e.Risk != "" {
+		dst = append(dst, `,"risk":`...)
+		dst = appendString(dst, e.Risk)
 	}
-	o.int(k, *v)
+	if e.ApprovalID != "" {
+		dst = append(dst, `,"approvalId":`...)
+		dst = appendString(dst, e.ApprovalID)
+	}
+	return append(dst, '}')
 }
 
-func (o *objectWriter) bool(k string, v bool) {
-	o.key(k)
-	if v {
-		o.w.writeString("true")
-	} else {
-		o.w.writeString("false")
+// appendCount appends key and count i of u, null when it is unknown.
+func appendCount(dst []byte, key string, u *usageCounts, i int) []byte {
+	dst = append(dst, key...)
+	v, known := u.get(i)
+	if !known {
+		return append(dst, "null"...)
 	}
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// appendString appends s as a JSON string in JSON.stringify's form.
+func appendString(dst []byte, s string) []byte {
+	if !needsEscape(s) {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	w := sink{limit: -1, all: dst}
+	writeTextAsJSONString(s, &w)
+	return w.all
+}
+
+// needsEscape reports whether s has a character that JSON.stringify
+// escapes, or bytes that are not UTF-8.
+func needsEscape(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c == '"' || c == '\\':
+			return true
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return !ascii && !utf8.ValidString(s)
 }

@@ -70,17 +70,18 @@ func idTick(now time.Time) uint64 {
 
 // formatID returns id as 36 characters of lowercase hex with dashes.
 func formatID(id [16]byte) string {
-	const hexDigits = "0123456789abcdef"
 	var buf [36]byte
-	j := 0
+	return string(appendID(buf[:0], id))
+}
+
+// appendID appends id as 36 characters of lowercase hex with dashes.
+func appendID(dst []byte, id [16]byte) []byte {
+	const hexDigits = "0123456789abcdef"
 	for i, b := range id {
 		if i == 4 || i == 6 || i == 8 || i == 10 {
-			buf[j] = '-'
-			j++
+			dst = append(dst, '-')
 		}
-		buf[j] = hexDigits[b>>4]
-		buf[j+1] = hexDigits[b&0x0F]
-		j += 2
+		dst = append(dst, hexDigits[b>>4], hexDigits[b&0x0F])
 	}
-	return string(buf[:])
+	return dst
 }

@@ -30,11 +30,15 @@ type Logger struct {
 	// mu guards the queue, the counters and the channels below it.
 	mu sync.Mutex
 	// ring is the queue: count records from index head, wrapping around.
-	ring   []record
-	head   int
-	count  int
-	closed bool
-	// inFlight is the number of records in the batch being written.
+	// Its first encoding records are being encoded by the writer, which
+	// reads them without holding mu; Log only writes past count.
+	ring     []record
+	head     int
+	count    int
+	encoding int
+	closed   bool
+	// inFlight is the number of entries in the batch being written, taken
+	// out of the queue once encoded.
 	inFlight int
 	// enqueued and settled count the records ever put in the queue and the
 	// ones that reached a final state: written, dropped or failed.
@@ -61,18 +65,9 @@ type Logger struct {
 	closeOnce sync.Once
 
 	// Owned by the writer goroutine.
-	batch    []record
 	entries  []Entry
+	metaSize int // metadata bytes of the last batch, to size the next
 	reporter reporter
-}
-
-// record is one entry waiting in the queue. Its metadata is a copy that the
-// Logger owns; the JSON encoding is built by the writer.
-type record struct {
-	id        [16]byte
-	createdAt time.Time
-	chatID    string
-	meta      Metadata
 }
 
 // New returns a Logger that writes to store, and starts its writer
@@ -95,8 +90,7 @@ func New(store Store, opts ...Option) *Logger {
 		done:         make(chan struct{}),
 		writeCtx:     writeCtx,
 		cancelWrites: cancel,
-		batch:        make([]record, 0, cfg.batchSize),
-		entries:      make([]Entry, 0, cfg.batchSize),
+		entries:      make([]Entry, cfg.batchSize),
 		reporter:     reporter{interval: cfg.errorReportInterval},
 	}
 	go l.run()
@@ -128,13 +122,15 @@ func (l *Logger) Log(ctx context.Context, m Metadata) (err error) {
 		ctx = context.Background()
 	}
 
-	rec, err := l.newRecord(ctx, m)
+	p, err := prepare(m)
 	if err != nil {
 		l.invalid.Add(1)
 		return err
 	}
+	p.createdAt = l.cfg.now().UTC()
+	p.chatID = ChatID(ctx)
 
-	seq, err := l.enqueue(ctx, rec)
+	seq, err := l.enqueue(ctx, &p)
 	if err != nil || !l.cfg.sync {
 		return err
 	}
@@ -216,70 +212,10 @@ func (l *Logger) Stats() Stats {
 	return s
 }
 
-// newRecord validates m and returns the record to queue for it.
-func (l *Logger) newRecord(ctx context.Context, m Metadata) (record, error) {
-	var meta Metadata
-	switch m := m.(type) {
-	case *LLMCall:
-		if err := m.Validate(); err != nil {
-			return record{}, err
-		}
-		meta = copyLLMCall(m)
-	case *ToolExecution:
-		if err := m.Validate(); err != nil {
-			return record{}, err
-		}
-		meta = copyToolExecution(m)
-	case nil:
-		return record{}, &ValidationError{Field: "metadata", Err: "is nil; pass an *LLMCall or a *ToolExecution"}
-	default:
-		return record{}, &ValidationError{Field: "metadata", Err: fmt.Sprintf("has type %T; pass an *LLMCall or a *ToolExecution", m)}
-	}
-
-	now := l.cfg.now()
-	return record{
-		id:        processIDs.next(now),
-		createdAt: now.UTC(),
-		chatID:    ChatID(ctx),
-		meta:      meta,
-	}, nil
-}
-
-// llmCallCopy holds a copy of an LLMCall and the token counts its Usage
-// points to, in one allocation.
-type llmCallCopy struct {
-	call   LLMCall
-	counts [7]int64
-}
-
-func copyLLMCall(src *LLMCall) *LLMCall {
-	c := &llmCallCopy{call: *src}
-	u := &c.call.Usage
-	fields := [...]**int64{
-		&u.PromptTokens, &u.CompletionTokens, &u.TotalTokens, &u.CachedInputTokens,
-		&u.CacheWriteInputTokens, &u.ReasoningTokens, &u.ProviderTotalTokens,
-	}
-	for i, field := range fields {
-		if *field != nil {
-			c.counts[i] = **field
-			*field = &c.counts[i]
-		}
-	}
-	return &c.call
-}
-
-func copyToolExecution(src *ToolExecution) *ToolExecution {
-	c := *src
-	c.Input = nil
-	if c.InputSummary == "" {
-		c.InputSummary, c.InputBytes = Summarize(src.Input)
-	}
-	return &c
-}
-
-// enqueue puts rec in the queue and returns its sequence number, the value
-// of enqueued once rec is in.
-func (l *Logger) enqueue(ctx context.Context, rec record) (uint64, error) {
+// enqueue copies p into the queue, with an id that sorts after those of
+// the entries queued before it, and returns its sequence number: the value
+// of enqueued once it is in.
+func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (uint64, error) {
 	l.mu.Lock()
 	if l.count == len(l.ring) && !l.closed && l.cfg.blockTimeout > 0 {
 		l.waitForRoom(ctx)
@@ -289,7 +225,7 @@ func (l *Logger) enqueue(ctx context.Context, rec record) (uint64, error) {
 		return 0, ErrClosed
 	}
 	if l.count == len(l.ring) {
-		l.onDropLocked([]record{rec}, lossQueueFull, ErrQueueFull)
+		l.onDropLocked(1, nil, lossQueueFull, ErrQueueFull)
 		l.mu.Unlock()
 		return 0, ErrQueueFull
 	}
@@ -298,11 +234,11 @@ func (l *Logger) enqueue(ctx context.Context, rec record) (uint64, error) {
 	if i >= len(l.ring) {
 		i -= len(l.ring)
 	}
-	l.ring[i] = rec
+	l.ring[i].set(p, processIDs.next(p.createdAt))
 	l.count++
 	l.enqueued++
 	seq := l.enqueued
-	fullBatch := l.count >= l.cfg.batchSize
+	fullBatch := l.count-l.encoding >= l.cfg.batchSize
 	l.mu.Unlock()
 
 	if fullBatch {

@@ -170,7 +170,21 @@ func filledToolExecution() *ToolExecution {
 	}
 }
 
-func TestWriteMetadataMatchesStructTags(t *testing.T) {
+// encodeMetadata returns the metadata column the writer builds for m.
+func encodeMetadata(m Metadata) []byte {
+	p := pendingEntry{}
+	switch m := m.(type) {
+	case *LLMCall:
+		p.call = m
+	case *ToolExecution:
+		p.tool, p.inputSummary, p.inputBytes = m, m.InputSummary, m.InputBytes
+	}
+	var r record
+	r.set(&p, [16]byte{})
+	return appendMetadata(nil, &r)
+}
+
+func TestAppendMetadataMatchesStructTags(t *testing.T) {
 	tests := []struct {
 		name string
 		meta Metadata
@@ -191,11 +205,9 @@ func TestWriteMetadataMatchesStructTags(t *testing.T) {
 				}
 			}
 
-			w := sink{limit: -1}
-			writeMetadata(&w, tt.meta)
-			got := w.all
+			got := encodeMetadata(tt.meta)
 			if !utf8.Valid(got) || !json.Valid(got) {
-				t.Fatalf("writeMetadata() = %q, want valid UTF-8 JSON", got)
+				t.Fatalf("appendMetadata() = %q, want valid UTF-8 JSON", got)
 			}
 			want, err := json.Marshal(tt.meta)
 			if err != nil {
@@ -209,17 +221,15 @@ func TestWriteMetadataMatchesStructTags(t *testing.T) {
 				t.Fatalf("json.Unmarshal(%s) = %v", want, err)
 			}
 			if !reflect.DeepEqual(gotValue, wantValue) {
-				t.Errorf("writeMetadata() = %s\nwant the value of %s", got, want)
+				t.Errorf("appendMetadata() = %s\nwant the value of %s", got, want)
 			}
 		})
 	}
 
 	t.Run("stringify escapes", func(t *testing.T) {
-		w := sink{limit: -1}
-		writeMetadata(&w, filledLLMCall())
 		want := `"error":"overloaded <html> & ` + "\u2028" + ` \u0000 ` + "\uFFFD" + `"`
-		if got := string(w.all); !strings.Contains(got, want) {
-			t.Errorf("writeMetadata() = %s, want it to contain %s", got, want)
+		if got := string(encodeMetadata(filledLLMCall())); !strings.Contains(got, want) {
+			t.Errorf("appendMetadata() = %s, want it to contain %s", got, want)
 		}
 	})
 }
@@ -718,6 +728,12 @@ func TestLoggerConcurrentLog(t *testing.T) {
 	rows, _, _ := store.snapshot()
 	if len(rows) != goroutines*perGoroutine {
 		t.Fatalf("store has %d rows, want %d", len(rows), goroutines*perGoroutine)
+	}
+	// Ids are issued under the queue's lock, so store order is id order.
+	for i := 1; i < len(rows); i++ {
+		if rows[i].ID <= rows[i-1].ID {
+			t.Fatalf("row %d id %s, want after %s", i, rows[i].ID, rows[i-1].ID)
+		}
 	}
 	byChat := map[string][]string{}
 	for _, row := range rows {

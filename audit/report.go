@@ -81,22 +81,24 @@ type pendingLoss struct {
 }
 
 // onDropLocked is the one place where entries leave the Logger without
-// being written: it counts them and queues their report. The caller holds
-// l.mu. It runs on Log's goroutine for a full queue and on the writer's for
-// the rest.
+// being written: it counts n lost entries and queues their report. The
+// caller holds l.mu. Lost holds the encoded entries when the writer gives
+// up on a batch, and is nil when Log drops an entry because the queue is
+// full, which happens on Log's goroutine.
 //
-// NOTE: a disk spool for entries that fail or overflow would take recs
-// here and write them back later; it must hand them off without blocking,
-// because Log calls this with l.mu held.
-func (l *Logger) onDropLocked(recs []record, reason lossReason, cause error) {
-	n := uint64(len(recs))
+// NOTE: a disk spool for failed and overflowing entries would take lost
+// here and write it back later. It must not block, because Log calls this
+// with l.mu held, and it would need Log to encode the entries it drops.
+func (l *Logger) onDropLocked(n int, lost []Entry, reason lossReason, cause error) {
+	_ = lost // kept for the spool described above
+	count := uint64(n)
 	if reason.failed() {
-		l.stats.Failed += n
+		l.stats.Failed += count
 	} else {
-		l.stats.Dropped += n
+		l.stats.Dropped += count
 	}
 	p := &l.losses[reason]
-	p.entries += n
+	p.entries += count
 	p.cause = cause
 }
 

@@ -43,37 +43,42 @@ func (l *Logger) writeQueued(all bool) {
 	l.mu.Unlock()
 
 	for {
-		batch := l.takeBatch(all, target)
-		if len(batch) == 0 {
+		entries := l.takeBatch(all, target)
+		if len(entries) == 0 {
 			return
 		}
-		l.writeBatch(batch)
+		l.writeBatch(entries)
 	}
 }
 
-// takeBatch moves up to a batch of records from the queue into l.batch.
-func (l *Logger) takeBatch(all bool, target uint64) []record {
+// takeBatch encodes up to a batch of records from the head of the queue
+// into l.entries, then takes them out of the queue.
+func (l *Logger) takeBatch(all bool, target uint64) []Entry {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-
 	if l.count == 0 || (!all && l.count < l.cfg.batchSize) || (all && l.settled >= target) {
+		l.mu.Unlock()
 		return nil
 	}
 	n := min(l.count, l.cfg.batchSize)
-	batch := l.batch[:n]
-	for i := range batch {
-		j := l.head + i
-		if j >= len(l.ring) {
-			j -= len(l.ring)
-		}
-		batch[i] = l.ring[j]
-		l.ring[j] = record{} // let the metadata be collected once written
+	start := l.head
+	l.encoding = n
+	l.mu.Unlock()
+
+	// Log writes only past the records reserved above, so they can be
+	// read without the lock.
+	entries := l.encode(start, n)
+
+	l.mu.Lock()
+	for i := range n {
+		l.ring[(start+i)%len(l.ring)] = record{} // drop references to strings
 	}
-	l.head = (l.head + n) % len(l.ring)
+	l.head = (start + n) % len(l.ring)
 	l.count -= n
+	l.encoding = 0
 	l.inFlight = n
 	broadcast(&l.space)
-	return batch
+	l.mu.Unlock()
+	return entries
 }
 
 // batchOutcome is the final state of a batch: how many entries were
@@ -86,10 +91,9 @@ type batchOutcome struct {
 	cause  error
 }
 
-// writeBatch writes batch to the store, retrying transient errors, and
-// settles every record in it.
-func (l *Logger) writeBatch(batch []record) {
-	entries := l.encode(batch)
+// writeBatch writes entries to the store, retrying transient errors, and
+// settles every one of them.
+func (l *Logger) writeBatch(entries []Entry) {
 	out := l.insertWithRetry(entries)
 
 	// Count the outcome and report losses before the batch settles, so that
@@ -97,40 +101,50 @@ func (l *Logger) writeBatch(batch []record) {
 	l.mu.Lock()
 	l.stats.Written += uint64(out.written)
 	if len(out.lost) > 0 {
-		lost := make([]record, len(out.lost))
+		lost := make([]Entry, len(out.lost))
 		for i, j := range out.lost {
-			lost[i] = batch[j]
+			lost[i] = entries[j]
 		}
-		l.onDropLocked(lost, out.reason, out.cause)
+		l.onDropLocked(len(lost), lost, out.reason, out.cause)
 	}
 	l.inFlight = 0
 	l.mu.Unlock()
 	l.report(false)
 
 	l.mu.Lock()
-	l.settled += uint64(len(batch))
+	l.settled += uint64(len(entries))
 	broadcast(&l.progress)
 	l.mu.Unlock()
 
-	clear(batch)
 	clear(entries)
 }
 
-// encode builds the store entries of batch in l.entries. The metadata of
-// all entries shares one new buffer, which the store may keep.
-func (l *Logger) encode(batch []record) []Entry {
-	w := sink{limit: -1, all: make([]byte, 0, len(batch)*320)}
-	entries := l.entries[:0]
-	for _, rec := range batch {
-		start := len(w.all)
-		writeMetadata(&w, rec.meta)
-		entries = append(entries, Entry{
-			ID:        formatID(rec.id),
-			Type:      rec.meta.EntryType(),
+// encode builds the store entries of the n records from ring index start
+// in l.entries. The ids of a batch share one string and the metadata one
+// new buffer, which the store may keep.
+func (l *Logger) encode(start, n int) []Entry {
+	ids := make([]byte, 0, 36*n)
+	meta := make([]byte, 0, max(l.metaSize+l.metaSize/4, 256*n))
+	entries := l.entries[:n]
+	for i := range entries {
+		rec := &l.ring[(start+i)%len(l.ring)]
+		ids = appendID(ids, rec.id)
+		begin := len(meta)
+		meta = appendMetadata(meta, rec)
+		// When append moves meta, earlier entries keep the old array,
+		// which still holds their bytes.
+		entries[i] = Entry{
+			Type:      rec.typ,
 			ChatID:    rec.chatID,
 			CreatedAt: rec.createdAt,
-			Metadata:  w.all[start:len(w.all):len(w.all)],
-		})
+			Metadata:  meta[begin:len(meta):len(meta)],
+		}
+	}
+	l.metaSize = len(meta)
+
+	idText := string(ids)
+	for i := range entries {
+		entries[i].ID = idText[36*i : 36*(i+1)]
 	}
 	return entries
 }
