@@ -30,6 +30,7 @@ func appendLLMCall(dst []byte, c *LLMCall, u *usageCounts) []byte {
 		dst = append(dst, `,"responseModel":`...)
 		dst = appendString(dst, c.ResponseModel)
 	}
+
 	dst = append(dst, `,"usageAvailable":`...)
 	dst = strconv.AppendBool(dst, c.Available)
 	dst = appendCount(dst, `,"promptTokens":`, u, promptTokens)
@@ -41,6 +42,7 @@ func appendLLMCall(dst []byte, c *LLMCall, u *usageCounts) []byte {
 	if _, known := u.get(providerTotalTokens); known {
 		dst = appendCount(dst, `,"providerTotalTokens":`, u, providerTotalTokens)
 	}
+
 	dst = append(dst, `,"durationMs":`...)
 	dst = strconv.AppendInt(dst, c.DurationMs, 10)
 	dst = append(dst, `,"status":`...)
@@ -57,6 +59,7 @@ func appendLLMCall(dst []byte, c *LLMCall, u *usageCounts) []byte {
 		dst = append(dst, `,"finishReason":`...)
 		dst = appendString(dst, c.FinishReason)
 	}
+
 	dst = append(dst, `,"stream":`...)
 	dst = strconv.AppendBool(dst, c.Stream)
 	if c.Step != 0 {

@@ -96,7 +96,7 @@ func (s *fakeStore) snapshot() (rows []Entry, calls, closes int) {
 	return slices.Clone(s.rows), s.calls, s.closes
 }
 
-// fakeClock is a clock that moves only when told to.
+// fakeClock is a clock that moves only when a test calls Advance.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time

@@ -10,11 +10,11 @@ import (
 )
 
 // Logger records audit entries without slowing the agent down. Log
-// validates an entry, stamps it and puts it in a bounded queue; one
+// validates an entry, stamps it and puts it in a bounded queue. One
 // goroutine owned by the Logger takes entries from the queue in batches and
 // is the only caller of the Store. Problems never reach Log's caller as
-// panics or delays: lost entries are counted in Stats and reported to the
-// error handler and the slog.Logger given as options.
+// panics or delays. Instead, lost entries are counted in Stats and reported
+// to the error handler and the slog.Logger given as options.
 //
 // A Logger is safe for concurrent use. Close it to write what is queued
 // and to stop its goroutine.

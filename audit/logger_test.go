@@ -492,10 +492,10 @@ func TestLoggerStoreDown(t *testing.T) {
 		}
 
 		l.mu.Lock()
-		held, ringSize := l.count+l.inFlight, len(l.ring)
+		inQueue, ringSize := l.count+l.inFlight, len(l.ring)
 		l.mu.Unlock()
-		if held > queueSize+batchSize {
-			t.Fatalf("Logger holds %d entries, want at most %d", held, queueSize+batchSize)
+		if inQueue > queueSize+batchSize {
+			t.Fatalf("Logger holds %d entries, want at most %d", inQueue, queueSize+batchSize)
 		}
 		if ringSize != queueSize {
 			t.Fatalf("queue has room for %d entries, want %d", ringSize, queueSize)

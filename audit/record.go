@@ -48,7 +48,7 @@ func (u *Usage) countFields() [numUsageCounts]*int64 {
 	}
 }
 
-// get returns count i, or nil when it is unknown.
+// get returns count i and whether it is known.
 func (u *usageCounts) get(i int) (int64, bool) {
 	return u.values[i], u.known&(1<<i) != 0
 }

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// lossReason is why entries left a Logger without being written.
+// lossReason is the cause of entries leaving a Logger unwritten.
 type lossReason int
 
 const (

@@ -9,15 +9,15 @@ type Stats struct {
 	Queued int
 	// Written is the number of entries the store wrote.
 	Written uint64
-	// Dropped is the number of entries given up without a final answer from
-	// the store: the queue was full, the retries ran out, or Close's
-	// context ended first.
+	// Dropped is the number of entries given up before the store returned a
+	// final result for them: the queue was full, the retries ran out, or
+	// Close's context ended first.
 	Dropped uint64
 	// Failed is the number of entries the store refused for good: a
 	// permanent error for their batch, or a *RejectedError naming them.
 	Failed uint64
-	// Invalid is the number of Log calls rejected with a *ValidationError.
-	// They are not part of the sum above.
+	// Invalid is the number of Log calls rejected with a *ValidationError,
+	// or that failed inside Log. They are not part of the sum above.
 	Invalid uint64
 	// Retries is the number of times a batch was written again after a
 	// transient error.
