@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentaudit/agentaudit/agent"
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/store/d1"
 	"github.com/agentaudit/agentaudit/store/postgres"
 	"github.com/agentaudit/agentaudit/store/sqlite"
 	"github.com/agentaudit/agentaudit/tools"
@@ -35,7 +36,7 @@ var ErrUnsupported = errors.New("store: unsupported database")
 
 // AcceptedForms lists the data source names Open accepts, for error and
 // help texts.
-const AcceptedForms = `sqlite:PATH, a PATH ending in .db, .sqlite or .sqlite3, or postgres://USER@HOST:PORT/DATABASE`
+const AcceptedForms = `sqlite:PATH, a PATH ending in .db, .sqlite or .sqlite3, postgres://USER@HOST:PORT/DATABASE, or d1://ACCOUNT_ID/DATABASE_ID`
 
 // Option configures Open.
 type Option func(*config)
@@ -59,6 +60,8 @@ func WithAutoMigrate(on bool) Option {
 //   - postgres://... or postgresql://... connects to PostgreSQL; the URL
 //     is passed to pgx as it is, so its parameters (sslmode, search_path,
 //     pool_max_conns) apply.
+//   - d1://ACCOUNT_ID/DATABASE_ID writes to Cloudflare D1 through its REST
+//     API, with the token in CLOUDFLARE_API_TOKEN.
 //
 // Any other form returns an error that names dsn, with its password
 // hidden, and lists the accepted forms.
@@ -74,6 +77,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
 		return openSQLite(ctx, dsn, rest, c)
 	case "postgres", "postgresql":
 		return openPostgres(ctx, dsn, c)
+	case d1.Scheme:
+		return openD1(ctx, dsn, c)
 	case "":
 		if isSQLitePath(dsn) {
 			return openSQLite(ctx, dsn, dsn, c)
@@ -82,8 +87,6 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
 			return nil, fmt.Errorf("%w: the name is empty; pass %s", ErrUnsupported, AcceptedForms)
 		}
 		return nil, fmt.Errorf("%w %q: it has no scheme and does not end in .db; pass %s", ErrUnsupported, dsn, AcceptedForms)
-	// TODO: the Cloudflare D1 (d1://ACCOUNT/DB) case goes here, with
-	// AcceptedForms.
 	default:
 		return nil, fmt.Errorf("%w %q: scheme %q is not supported; pass %s", ErrUnsupported, redact(dsn), scheme, AcceptedForms)
 	}
@@ -103,6 +106,14 @@ func openSQLite(ctx context.Context, dsn, path string, c config) (Backend, error
 
 func openPostgres(ctx context.Context, dsn string, c config) (Backend, error) {
 	s, err := postgres.Open(ctx, dsn, postgres.WithAutoMigrate(c.autoMigrate))
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func openD1(ctx context.Context, dsn string, c config) (Backend, error) {
+	s, err := d1.Open(ctx, dsn, d1.WithAutoMigrate(c.autoMigrate))
 	if err != nil {
 		return nil, err
 	}

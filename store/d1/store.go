@@ -92,14 +92,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 // and the expected form.
 func ParseDSN(dsn string) (account, database string, err error) {
 	const form = "d1://ACCOUNT_ID/DATABASE_ID, with the ids that the Cloudflare dashboard or `wrangler d1 list` shows"
-	rest, ok := strings.CutPrefix(dsn, Scheme+"://")
-	if !ok {
+	prefix := Scheme + "://"
+	if len(dsn) < len(prefix) || !strings.EqualFold(dsn[:len(prefix)], prefix) {
 		return "", "", fmt.Errorf("d1: data source name %q does not start with d1://; pass %s", dsn, form)
 	}
+	rest := dsn[len(prefix):]
 	if i := strings.IndexAny(rest, "?#"); i >= 0 {
 		// The query may hold a token, so it is left out of the message.
 		return "", "", fmt.Errorf("d1: data source name %q has a query or fragment, which is not supported; pass %s and the API token in %s", Scheme+"://"+rest[:i], form, TokenEnv)
 	}
+	var ok bool
 	account, database, ok = strings.Cut(strings.TrimSuffix(rest, "/"), "/")
 	if !ok || account == "" || database == "" || strings.Contains(database, "/") {
 		return "", "", fmt.Errorf("d1: data source name %q is not of the form %s", dsn, form)

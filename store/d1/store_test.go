@@ -19,6 +19,7 @@ func TestParseDSN(t *testing.T) {
 		wantErr      string
 	}{
 		{"valid", "d1://" + testAccount + "/" + testDatabase, testAccount, testDatabase, ""},
+		{"upper case scheme", "D1://" + testAccount + "/" + testDatabase, testAccount, testDatabase, ""},
 		{"trailing slash", "d1://" + testAccount + "/" + testDatabase + "/", testAccount, testDatabase, ""},
 		{"other scheme", "sqlite://x", "", "", `"sqlite://x" does not start with d1://`},
 		{"no database", "d1://" + testAccount, "", "", "is not of the form d1://ACCOUNT_ID/DATABASE_ID"},
