@@ -186,7 +186,7 @@ func TestAuditLogsSuccess(t *testing.T) {
 	}
 	got := records[0]
 	checks := []struct {
-		field    string
+		field     string
 		got, want any
 	}{
 		{"provider", got.Provider, "stub"},
