@@ -58,7 +58,7 @@ func (c *collector) anthropicBody(data []byte) bool {
 func (c *collector) anthropicEvent(kind eventKind, data []byte) bool {
 	e := &c.anthropic
 	*e = anthropicEvent{}
-	if !decode(data, e) {
+	if !c.decode(data, e) {
 		return false
 	}
 	if e.Type != kindUnknown {

@@ -41,7 +41,7 @@ func (c *collector) chatPayload(data []byte) bool {
 	p := &c.chat
 	*p = chatPayload{}
 	p.Model.skip = c.model != ""
-	if !decode(data, p) {
+	if !c.decode(data, p) {
 		return false
 	}
 

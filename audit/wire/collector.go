@@ -21,12 +21,25 @@ type collector struct {
 	anthropicUsage *anthropicUsage // merged across message_start and message_delta
 	geminiUsage    *geminiUsage
 
+	// stream selects dec for decoding, which pays off over many payloads.
+	stream bool
+	dec    payloadDecoder
+
 	// Decoding targets reused across payloads, so that a stream of small
 	// chunks does not allocate one per chunk.
 	chat      chatPayload
 	anthropic anthropicEvent
 	responses responsesEvent
 	gemini    geminiPayload
+}
+
+// decode decodes one payload into v leniently and reports whether it was
+// read; see the package-level decode.
+func (c *collector) decode(data []byte, v any) bool {
+	if c.stream {
+		return c.dec.decode(data, v)
+	}
+	return decode(data, v)
 }
 
 // fail records a provider error. The first message wins, so that an error

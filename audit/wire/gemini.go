@@ -53,7 +53,7 @@ func (c *collector) geminiPayload(data []byte) bool {
 	p := &c.gemini
 	*p = geminiPayload{}
 	p.ModelVersion.skip = c.model != ""
-	if !decode(data, p) {
+	if !c.decode(data, p) {
 		return false
 	}
 

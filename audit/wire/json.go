@@ -3,7 +3,6 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"strconv"
 
@@ -15,12 +14,49 @@ import (
 // rest, because encoding/json completes the decoding before it reports an
 // *json.UnmarshalTypeError. A syntax error rejects the whole payload.
 func decode(data []byte, v any) bool {
-	err := json.Unmarshal(data, v)
+	return readable(json.Unmarshal(data, v))
+}
+
+// readable reports whether a decoding error left the value read: no error,
+// or only a type mismatch, which encoding/json returns unwrapped.
+func readable(err error) bool {
 	if err == nil {
 		return true
 	}
-	var typeErr *json.UnmarshalTypeError
-	return errors.As(err, &typeErr)
+	_, ok := err.(*json.UnmarshalTypeError)
+	return ok
+}
+
+// payloadDecoder decodes the payloads of one stream like decode, through one
+// json.Decoder that it keeps between payloads. json.Unmarshal allocates its
+// decoding and error-context state on every call, about seven allocations
+// for a chat chunk; a Decoder allocates them once and reuses them.
+type payloadDecoder struct {
+	src bytes.Reader
+	dec *json.Decoder
+	fed int64 // bytes given to dec since it was created
+}
+
+// decode decodes data, which must be one JSON value without surrounding
+// white space, into v. After a syntax error, the Decoder's error is sticky,
+// so it is dropped and the next payload gets a new one.
+func (d *payloadDecoder) decode(data []byte, v any) bool {
+	if d.dec == nil {
+		d.src.Reset(nil)
+		d.dec = json.NewDecoder(&d.src)
+		d.fed = 0
+	}
+	d.src.Reset(data)
+	d.fed += int64(len(data))
+
+	err := d.dec.Decode(v)
+	// A value that ends before the payload does, as in `{} x`, is invalid,
+	// as it is for json.Unmarshal.
+	ok := readable(err) && d.dec.InputOffset() == d.fed
+	if !ok || len(data) > releaseBytes {
+		d.dec = nil // also frees the buffer a large payload grew
+	}
+	return ok
 }
 
 // unquote returns the Go string of a JSON string literal, or "" and false

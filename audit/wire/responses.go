@@ -70,7 +70,7 @@ func (c *collector) responsesResponse(r *responsesObject, final bool) {
 func (c *collector) responsesEvent(kind eventKind, data []byte) bool {
 	e := &c.responses
 	*e = responsesEvent{}
-	if !decode(data, e) {
+	if !c.decode(data, e) {
 		return false
 	}
 	if e.Type != kindUnknown {

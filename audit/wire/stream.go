@@ -58,7 +58,7 @@ func WithMaxEventBytes(n int) StreamOption {
 // NewStreamParser returns a StreamParser for a stream of api. For an API
 // other than the four constants it reads only the [DONE] sentinel.
 func NewStreamParser(api API, opts ...StreamOption) *StreamParser {
-	p := &StreamParser{c: collector{api: api}, max: DefaultMaxEventBytes}
+	p := &StreamParser{c: collector{api: api, stream: true}, max: DefaultMaxEventBytes}
 	for _, opt := range opts {
 		opt(p)
 	}
@@ -175,7 +175,7 @@ func (p *StreamParser) field(line []byte) {
 	case "data":
 		p.appendData(value)
 	case "event":
-		p.event = append(p.event[:0], value...)
+		p.event = appendBounded(p.event[:0], value, p.max)
 	}
 }
 

@@ -181,6 +181,7 @@ func TestStreamParserSkips(t *testing.T) {
 		{"malformed payload", "data: {\"model\":\n\n" + valid, 1},
 		{"oversized line", "data: \"" + big + "\"\n\n" + valid, 1},
 		{"oversized comment", ": " + big + "\n\n" + valid, 1},
+		{"growing event names", "event: " + big[:40] + "\n" + valid + "event: " + big[:55] + "\n" + valid, 0},
 		{"oversized data over lines", strings.Repeat("data: "+big[:40]+"\n", 3) + "\n" + valid, 1},
 		{"oversized unterminated line", "data: " + big + big + big, 0},
 	}
@@ -198,6 +199,9 @@ func TestStreamParserSkips(t *testing.T) {
 				}
 				if got := cap(p.data); got > 64 {
 					t.Errorf("cap(data) = %d, want <= 64", got)
+				}
+				if got := cap(p.event); got > 64 {
+					t.Errorf("cap(event) = %d, want <= 64", got)
 				}
 			}
 			if tt.wantSkipped > 0 && p.Result().FinishReason != "stop" {
