@@ -115,6 +115,48 @@ func TestInsertEntriesCreatedAtFormat(t *testing.T) {
 	}
 }
 
+// TestInsertEntriesMixedBatch stores a batch whose neighbouring rows differ
+// in chat, type and millisecond, or share them in another time zone.
+func TestInsertEntriesMixedBatch(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	base := time.Date(2026, 5, 6, 7, 8, 9, 10_000_000, time.UTC)
+	paris := time.FixedZone("CEST", 2*3600)
+
+	specs := []struct {
+		chat string
+		typ  audit.EntryType
+		at   time.Time
+	}{
+		{"a", audit.TypeLLMCall, base},
+		{"a", audit.TypeToolExecution, base.Add(900 * time.Microsecond)},
+		{"b", audit.TypeLLMCall, base.In(paris)},
+		{"b", audit.TypeLLMCall, base.Add(time.Millisecond)},
+		{"", audit.TypeToolExecution, base.Add(time.Millisecond)},
+		{"a", audit.TypeToolExecution, base},
+	}
+	var in []audit.Entry
+	for i, sp := range specs {
+		e := makeEntry(sp.typ, sp.chat, fmt.Sprintf(`{"i":%d}`, i))
+		e.CreatedAt = sp.at
+		in = append(in, e)
+	}
+	if err := s.InsertEntries(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+
+	for i, e := range in {
+		var typ, chat, createdAt string
+		err := s.reader.QueryRow("SELECT type, chat_id, created_at FROM audit_logs WHERE id = ?", e.ID).Scan(&typ, &chat, &createdAt)
+		if err != nil {
+			t.Fatalf("row %d: %v", i, err)
+		}
+		if typ != string(e.Type) || chat != e.ChatID || createdAt != audit.FormatTime(e.CreatedAt) {
+			t.Errorf("row %d = {%s %q %s}, want {%s %q %s}", i, typ, chat, createdAt, e.Type, e.ChatID, audit.FormatTime(e.CreatedAt))
+		}
+	}
+}
+
 func TestInsertEntriesIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
