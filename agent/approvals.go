@@ -198,10 +198,3 @@ func pairToolResults(history []llm.Message) []llm.Message {
 	}
 	return out
 }
-
-// withStep returns ctx carrying the loop's step number for the audit
-// wrapper of the model.
-// TODO: call llm.WithStep once the llm package defines it.
-func withStep(ctx context.Context, step int) context.Context {
-	return ctx
-}

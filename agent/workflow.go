@@ -178,7 +178,7 @@ func (w *Workflow) loop(ctx context.Context, chatID string, history []llm.Messag
 			return out, nil
 		}
 
-		resp, err := w.Model.Generate(withStep(ctx, step), w.request(history))
+		resp, err := w.Model.Generate(llm.WithStep(ctx, step), w.request(history))
 		out.Steps++
 		if err != nil {
 			return out, fmt.Errorf("agent: chat %q step %d: %w", chatID, step, err)

@@ -22,32 +22,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// recordingLogger records each tool execution with the chat ID of its
-// context.
-type recordingLogger struct {
-	mu      sync.Mutex
-	entries []*audit.ToolExecution
-	chats   []string
-}
-
-func (l *recordingLogger) Log(ctx context.Context, m audit.Metadata) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	exec, ok := m.(*audit.ToolExecution)
-	if !ok {
-		return errors.New("recordingLogger: not a tool execution")
-	}
-	l.entries = append(l.entries, exec)
-	l.chats = append(l.chats, audit.ChatID(ctx))
-	return nil
-}
-
 type fixture struct {
 	w         *agent.Workflow
 	model     *agenttest.Model
 	history   *agenttest.History
 	approvals *toolstest.Approvals
-	log       *recordingLogger
+	trail     *toolstest.Trail
+	logger    *audit.Logger
 
 	mu      sync.Mutex
 	written []string
@@ -62,9 +43,15 @@ func newFixture(t *testing.T, steps ...agenttest.Step) *fixture {
 		model:     agenttest.NewModel(steps...),
 		history:   &agenttest.History{},
 		approvals: &toolstest.Approvals{},
-		log:       &recordingLogger{},
+		trail:     &toolstest.Trail{},
 	}
-	reg := tools.NewRegistry(tools.WithApprovalStore(f.approvals), tools.WithAuditLogger(f.log))
+	f.logger = audit.New(f.trail)
+	t.Cleanup(func() {
+		if err := f.logger.Close(context.Background()); err != nil {
+			t.Errorf("Logger.Close() = %v", err)
+		}
+	})
+	reg := tools.NewRegistry(tools.WithApprovalStore(f.approvals), tools.WithAuditLogger(f.logger))
 	reg.Register(tools.Tool{
 		Name:        "lookup",
 		Description: "Look a key up.",
@@ -109,6 +96,23 @@ func (f *fixture) messages(t *testing.T, chatID string) []llm.Message {
 		t.Fatal(err)
 	}
 	return msgs
+}
+
+// executions flushes the logger and returns the tool executions written,
+// with the chat ID of each.
+func (f *fixture) executions(t *testing.T) ([]audit.ToolExecution, []string) {
+	t.Helper()
+	if err := f.logger.Flush(context.Background()); err != nil {
+		t.Fatalf("Logger.Flush() = %v", err)
+	}
+	if st := f.logger.Stats(); st.Invalid > 0 || st.Dropped > 0 || st.Failed > 0 {
+		t.Fatalf("Logger.Stats() = %+v, want no invalid, dropped or failed entries", st)
+	}
+	execs, chats, err := f.trail.ToolExecutions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return execs, chats
 }
 
 func call(id, name, args string) llm.ToolCall {
@@ -191,17 +195,18 @@ func TestRunToolErrorsKeepLoopGoing(t *testing.T) {
 				t.Errorf("tool result IsError = %v, want %v", toolMsg.IsError, tt.wantError)
 			}
 
-			if len(f.log.entries) != 1 {
-				t.Fatalf("logged executions = %d, want 1", len(f.log.entries))
+			execs, chats := f.executions(t)
+			if len(execs) != 1 {
+				t.Fatalf("logged executions = %d, want 1", len(execs))
 			}
 			wantStatus := audit.StatusSuccess
 			if tt.wantError {
 				wantStatus = audit.StatusError
 			}
-			if got := f.log.entries[0].Status; got != wantStatus {
+			if got := execs[0].Status; got != wantStatus {
 				t.Errorf("logged status = %q, want %q", got, wantStatus)
 			}
-			if got := f.log.chats[0]; got != "chat-1" {
+			if got := chats[0]; got != "chat-1" {
 				t.Errorf("logged chat ID = %q, want %q", got, "chat-1")
 			}
 		})
@@ -226,8 +231,8 @@ func TestRunStepLimit(t *testing.T) {
 	if got := len(f.model.Requests()); got != 2 {
 		t.Errorf("model requests = %d, want 2", got)
 	}
-	if got := len(f.log.entries); got != 2 {
-		t.Errorf("logged executions = %d, want 2", got)
+	if execs, _ := f.executions(t); len(execs) != 2 {
+		t.Errorf("logged executions = %d, want 2", len(execs))
 	}
 
 	// A new user message starts a new count.
@@ -342,14 +347,15 @@ func TestPauseApproveResume(t *testing.T) {
 	}
 
 	// Three executions: two direct low-risk runs and the approved write.
-	if len(f.log.entries) != 3 {
-		t.Fatalf("logged executions = %d, want 3", len(f.log.entries))
+	execs, chats := f.executions(t)
+	if len(execs) != 3 {
+		t.Fatalf("logged executions = %d, want 3", len(execs))
 	}
-	write := f.log.entries[2]
+	write := execs[2]
 	if write.ToolName != "write" || write.ApprovalID != approvalID || write.Risk != "high" || write.Status != audit.StatusSuccess {
 		t.Errorf("logged write = %+v, want approved high-risk success", write)
 	}
-	if got := f.log.chats[2]; got != "chat-1" {
+	if got := chats[2]; got != "chat-1" {
 		t.Errorf("logged write chat ID = %q, want %q", got, "chat-1")
 	}
 }
@@ -386,8 +392,8 @@ func TestPauseDenyResume(t *testing.T) {
 	if len(f.written) != 0 {
 		t.Errorf("writes = %d, want 0", len(f.written))
 	}
-	if len(f.log.entries) != 0 {
-		t.Errorf("logged executions = %d, want 0 for a denied call", len(f.log.entries))
+	if execs, _ := f.executions(t); len(execs) != 0 {
+		t.Errorf("logged executions = %d, want 0 for a denied call", len(execs))
 	}
 }
 

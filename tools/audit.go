@@ -40,6 +40,11 @@ func (r *Registry) logExecution(ctx context.Context, exec execution, res Result,
 		// summary shows exactly what the model sent.
 		m.Input = string(exec.input)
 	}
+	if m.ToolName == "" {
+		// A call without a name is still recorded, under a name that cannot
+		// be a registered tool's.
+		m.ToolName = "(empty)"
+	}
 	if res.IsError {
 		m.Status = audit.StatusError
 		m.Error = res.Content

@@ -144,14 +144,8 @@ func (r *Registry) requestApproval(ctx context.Context, t *registeredTool, call 
 		r.logExecution(ctx, exec, res, start)
 		return res
 	}
-	id, err := r.newID()
-	if err != nil {
-		res := errorResult(fmt.Sprintf("tool %q: create approval ID: %v", t.Name, err))
-		r.logExecution(ctx, exec, res, start)
-		return res
-	}
 	a := Approval{
-		ID:         id,
+		ID:         r.newID(),
 		ChatID:     audit.ChatID(ctx),
 		ToolName:   t.Name,
 		ToolCallID: call.ID,

@@ -9,16 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/llm"
 	"github.com/agentaudit/agentaudit/tools"
 	"github.com/agentaudit/agentaudit/tools/toolstest"
 )
 
-// recordingLogger records each logged entry with the chat ID of its context.
-type recordingLogger struct {
-	mu      sync.Mutex
-	entries []loggedEntry
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// trailLog is an audit.Logger over an in-memory trail.
+type trailLog struct {
+	t      *testing.T
+	logger *audit.Logger
+	trail  *toolstest.Trail
 }
 
 type loggedEntry struct {
@@ -26,21 +33,36 @@ type loggedEntry struct {
 	exec   *audit.ToolExecution
 }
 
-func (l *recordingLogger) Log(ctx context.Context, m audit.Metadata) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	exec, ok := m.(*audit.ToolExecution)
-	if !ok {
-		return errors.New("recordingLogger: not a tool execution")
-	}
-	l.entries = append(l.entries, loggedEntry{chatID: audit.ChatID(ctx), exec: exec})
-	return nil
+func newTrailLog(t *testing.T) *trailLog {
+	t.Helper()
+	trail := &toolstest.Trail{}
+	l := &trailLog{t: t, logger: audit.New(trail), trail: trail}
+	t.Cleanup(func() {
+		if err := l.logger.Close(context.Background()); err != nil {
+			t.Errorf("Logger.Close() = %v", err)
+		}
+	})
+	return l
 }
 
-func (l *recordingLogger) all() []loggedEntry {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]loggedEntry(nil), l.entries...)
+// all flushes the logger and returns the tool executions written.
+func (l *trailLog) all() []loggedEntry {
+	l.t.Helper()
+	if err := l.logger.Flush(context.Background()); err != nil {
+		l.t.Fatalf("Logger.Flush() = %v", err)
+	}
+	if st := l.logger.Stats(); st.Invalid > 0 || st.Dropped > 0 || st.Failed > 0 {
+		l.t.Fatalf("Logger.Stats() = %+v, want no invalid, dropped or failed entries", st)
+	}
+	execs, chats, err := l.trail.ToolExecutions()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	entries := make([]loggedEntry, len(execs))
+	for i := range execs {
+		entries[i] = loggedEntry{chatID: chats[i], exec: &execs[i]}
+	}
+	return entries
 }
 
 // steppingClock advances by step on every reading.
@@ -62,11 +84,11 @@ const pathSchema = `{"type":"object","properties":{"path":{"type":"string"},"lim
 // newTestRegistry returns a registry with tools that succeed, fail, panic,
 // wait for their context, and a high-risk tool, with the runs of each
 // counted.
-func newTestRegistry(t *testing.T, opts ...tools.Option) (*tools.Registry, *recordingLogger, *runCounter) {
+func newTestRegistry(t *testing.T, opts ...tools.Option) (*tools.Registry, *trailLog, *runCounter) {
 	t.Helper()
-	log := &recordingLogger{}
+	log := newTrailLog(t)
 	clock := &steppingClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), step: 5 * time.Millisecond}
-	opts = append([]tools.Option{tools.WithAuditLogger(log), tools.WithClock(clock.now)}, opts...)
+	opts = append([]tools.Option{tools.WithAuditLogger(log.logger), tools.WithClock(clock.now)}, opts...)
 	r := tools.NewRegistry(opts...)
 	runs := &runCounter{}
 
@@ -158,6 +180,8 @@ func TestExecuteLowRisk(t *testing.T) {
 			wantContent: `invalid arguments for tool "echo": arguments are not valid JSON: "{\"path\":"; send a JSON object`,
 			wantError:   true,
 			wantRisk:    "low",
+			// Arguments that are not JSON are recorded as a JSON string.
+			wantSummary: `"{\"path\":"`,
 		},
 		{
 			name:        "not an object",
@@ -186,6 +210,8 @@ func TestExecuteLowRisk(t *testing.T) {
 			wantContent: `echo {"path":"a","limit":3.0}`,
 			wantRuns:    1,
 			wantRisk:    "low",
+			// The summary encodes the input as JSON.stringify would.
+			wantSummary: `{"path":"a","limit":3}`,
 		},
 		{
 			name:        "empty arguments",
@@ -257,27 +283,18 @@ func TestExecuteLowRisk(t *testing.T) {
 			if e.exec.DurationMs <= 0 {
 				t.Errorf("entry duration = %dms, want > 0 with a clock that steps 5ms", e.exec.DurationMs)
 			}
-			wantInput := tt.wantSummary
-			if wantInput == "" {
-				wantInput = tt.call.Arguments
+			wantSummary := tt.wantSummary
+			if wantSummary == "" {
+				wantSummary = tt.call.Arguments
 			}
-			if got := inputText(e.exec.Input); got != wantInput {
-				t.Errorf("entry input = %s, want %s", got, wantInput)
+			if e.exec.InputSummary != wantSummary {
+				t.Errorf("entry input summary = %s, want %s", e.exec.InputSummary, wantSummary)
+			}
+			if e.exec.InputBytes != len(wantSummary) {
+				t.Errorf("entry input bytes = %d, want %d", e.exec.InputBytes, len(wantSummary))
 			}
 		})
 	}
-}
-
-// inputText returns the logged input as the JSON text the Logger encodes.
-func inputText(v any) string {
-	switch in := v.(type) {
-	case json.RawMessage:
-		return string(in)
-	case string:
-		return in
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 func TestExecuteTimeout(t *testing.T) {
@@ -487,6 +504,20 @@ func TestHighRiskStoreFailure(t *testing.T) {
 	entries := log.all()
 	if len(entries) != 1 || entries[0].exec.Status != audit.StatusError {
 		t.Errorf("logged entries = %+v, want one error entry", entries)
+	}
+}
+
+func TestExecuteEmptyToolName(t *testing.T) {
+	r, log, _ := newTestRegistry(t)
+
+	res := r.Execute(context.Background(), llm.ToolCall{ID: "c", Name: "", Arguments: `{}`})
+
+	if !res.IsError || !strings.HasPrefix(res.Content, `unknown tool ""`) {
+		t.Errorf("Execute() = %+v, want an unknown tool error", res)
+	}
+	entries := log.all()
+	if len(entries) != 1 || entries[0].exec.ToolName != "(empty)" {
+		t.Errorf("logged entries = %+v, want one under the name (empty)", entries)
 	}
 }
 

@@ -1,12 +1,9 @@
 package tools
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/llm"
@@ -24,10 +21,10 @@ type Registry struct {
 	order []string
 
 	approvals ApprovalStore
-	logger    entryLogger
+	logger    *audit.Logger
 	timeout   time.Duration
 	now       func() time.Time
-	newID     func() (string, error)
+	newID     func() string
 }
 
 type registeredTool struct {
@@ -44,7 +41,7 @@ func NewRegistry(opts ...Option) *Registry {
 		tools:   map[string]*registeredTool{},
 		timeout: DefaultTimeout,
 		now:     time.Now,
-		newID:   newApprovalID,
+		newID:   audit.NewID,
 	}
 	for _, opt := range opts {
 		opt(r)
@@ -138,17 +135,8 @@ func WithApprovalStore(s ApprovalStore) Option {
 // WithAuditLogger sets the Logger that receives one tool_execution entry per
 // execution. The chat ID comes from the context of Execute or Approve.
 // Without one, nothing is logged.
-func WithAuditLogger(l entryLogger) Option {
-	return func(r *Registry) {
-		if l != nil {
-			r.logger = l
-		}
-	}
-}
-
-// entryLogger is the method of *audit.Logger that the Registry calls.
-type entryLogger interface {
-	Log(ctx context.Context, m audit.Metadata) error
+func WithAuditLogger(l *audit.Logger) Option {
+	return func(r *Registry) { r.logger = l }
 }
 
 // WithTimeout sets how long one tool run may take; DefaultTimeout when not
@@ -161,12 +149,4 @@ func WithTimeout(d time.Duration) Option {
 // time.Now when not set.
 func WithClock(now func() time.Time) Option {
 	return func(r *Registry) { r.now = now }
-}
-
-func newApprovalID() (string, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return "", err
-	}
-	return id.String(), nil
 }
