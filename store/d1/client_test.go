@@ -580,3 +580,62 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestLoggerStopsOnRejectedToken(t *testing.T) {
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, http.StatusUnauthorized, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}`)
+	})
+	var logs bytes.Buffer
+	clk := newFakeClock()
+	s, err := Open(context.Background(), "d1://"+testAccount+"/"+testDatabase, append(clk.options(),
+		WithBaseURL(srv.URL+"/client/v4"), WithToken(testToken), WithRateLimit(0, 1), WithAutoMigrate(false),
+		WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))...)
+	if err != nil {
+		t.Fatalf("Open() = %v, want nil", err)
+	}
+	var handled []error
+	var mu sync.Mutex
+	logger := audit.New(s, audit.WithBatchSize(10), audit.WithFlushInterval(time.Hour),
+		audit.WithErrorHandler(func(err error) {
+			mu.Lock()
+			handled = append(handled, err)
+			mu.Unlock()
+		}))
+	ctx := context.Background()
+
+	for i := range 30 {
+		if err := logger.Log(ctx, &audit.LLMCall{Provider: "openai", Model: "m", Status: audit.StatusSuccess, DurationMs: int64(i)}); err != nil {
+			t.Fatalf("Log() = %v, want nil", err)
+		}
+	}
+	if err := logger.Flush(ctx); err != nil {
+		t.Fatalf("Flush() = %v, want nil", err)
+	}
+	st := logger.Stats()
+	if err := logger.Close(ctx); err != nil {
+		t.Fatalf("Close() = %v, want nil", err)
+	}
+
+	if got := srv.count(); got != 3 {
+		t.Errorf("requests = %d, want 3: one per batch of 10, none retried", got)
+	}
+	if st.Failed != 30 || st.Retries != 0 {
+		t.Errorf("Stats() = %+v, want 30 failed and no retries", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(handled) == 0 {
+		t.Fatal("error handler received nothing, want the rejected token reported")
+	}
+	for _, err := range handled {
+		if strings.Contains(err.Error(), testToken) {
+			t.Errorf("handled error %q contains the token", err)
+		}
+	}
+	if !strings.Contains(handled[0].Error(), "the API token was rejected (HTTP 401)") {
+		t.Errorf("handled error = %q, want it to say the token was rejected", handled[0])
+	}
+	if strings.Contains(logs.String(), testToken) {
+		t.Errorf("client log contains the token: %s", logs.String())
+	}
+}
