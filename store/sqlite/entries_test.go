@@ -181,8 +181,8 @@ func TestInsertEntriesRejectsBadRows(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTemp(t)
 
-	// 600 rows span three INSERT statements; the bad rows sit in the first
-	// and the last, beside good ones.
+	// 600 rows span four INSERT statements of 512, 64, 16 and 8 rows. The
+	// bad rows sit in the first and the last, beside good ones.
 	batch := make([]audit.Entry, 600)
 	for i := range batch {
 		batch[i] = makeEntry(audit.TypeLLMCall, "c", fmt.Sprintf(`{"i":%d}`, i))

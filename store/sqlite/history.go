@@ -11,10 +11,10 @@ import (
 	"github.com/agentaudit/agentaudit/llm"
 )
 
-// AppendMessages adds msgs after the last message of chatID, numbering them
-// from the chat's highest seq plus one in one transaction, so that
-// concurrent appends to one chat, from this process or another, never
-// share a number and each append stays contiguous.
+// AppendMessages adds msgs after the last message of chatID. It numbers
+// them from the chat's highest seq plus one inside one write transaction.
+// So concurrent appends to one chat, from this process or another, never
+// share a number, and each append's messages stay contiguous.
 func (s *Store) AppendMessages(ctx context.Context, chatID string, msgs []llm.Message) error {
 	if s.closed.Load() {
 		return ErrClosed

@@ -4,10 +4,10 @@
 //
 // A Store keeps two connection pools on one file: a single writer
 // connection, whose transactions start with BEGIN IMMEDIATE, and a pool of
-// read-only connections. The database runs in WAL mode, so readers never
-// block the writer or each other. Other processes may open the same file:
-// their writes wait for each other up to the busy timeout instead of failing
-// with "database is locked".
+// read-only connections. The database runs in WAL mode, so readers do not
+// block the writer, and the writer does not block them. Other processes may
+// open the same file. Their writes wait for each other up to the busy
+// timeout instead of failing with "database is locked".
 //
 // Durability: the writer uses synchronous=NORMAL unless WithSynchronous says
 // otherwise. In WAL mode that keeps the database consistent after a power
