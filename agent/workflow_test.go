@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -243,6 +244,13 @@ func TestRunStepLimit(t *testing.T) {
 	if out.Status != agent.StatusAnswered {
 		t.Errorf("second Run() status = %q, want %q", out.Status, agent.StatusAnswered)
 	}
+	var steps []int
+	for _, ctx := range f.model.Contexts() {
+		steps = append(steps, llm.Step(ctx))
+	}
+	if got, want := fmt.Sprint(steps), "[1 2 1]"; got != want {
+		t.Errorf("model call steps = %s, want %s", got, want)
+	}
 }
 
 func TestRunModelError(t *testing.T) {
@@ -333,6 +341,9 @@ func TestPauseApproveResume(t *testing.T) {
 	reqs := f.model.Requests()
 	if len(reqs) != 2 {
 		t.Fatalf("model requests = %d, want 2", len(reqs))
+	}
+	if got := llm.Step(f.model.Contexts()[1]); got != 2 {
+		t.Errorf("step of the resumed model call = %d, want 2", got)
 	}
 	wantResults := []struct{ id, content string }{{"c1", "found a"}, {"c2", "written"}, {"c3", "found b"}}
 	msgs := reqs[1].Messages
