@@ -31,8 +31,8 @@ const (
 // Client keeps its default rate limit of 4 requests per second. Two Logger
 // configurations run one after the other in the same process:
 //
-//   - recommended: d1.RecommendedBatchSize, RecommendedFlushInterval and
-//     RecommendedQueueSize, the settings the CLI uses for d1:// databases;
+//   - recommended: d1.LoggerOptions, which sets RecommendedBatchSize,
+//     RecommendedFlushInterval and RecommendedQueueSize;
 //   - logger-defaults: the audit.Logger's defaults, tuned for SQLite.
 //
 // Run it once per configuration; each iteration produces for d1Duration:
@@ -43,11 +43,7 @@ func BenchmarkD1RequestRate(b *testing.B) {
 		name string
 		opts []audit.Option
 	}{
-		{"recommended", []audit.Option{
-			audit.WithBatchSize(d1.RecommendedBatchSize),
-			audit.WithFlushInterval(d1.RecommendedFlushInterval),
-			audit.WithQueueSize(d1.RecommendedQueueSize),
-		}},
+		{"recommended", d1.LoggerOptions()},
 		{"logger-defaults", nil},
 	}
 	for _, cfg := range configs {

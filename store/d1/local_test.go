@@ -257,7 +257,7 @@ func TestLocalEntriesFilter(t *testing.T) {
 func TestLocalLoggerStoresLargeToolInput(t *testing.T) {
 	eng := requireLocalEngine(t)
 	s := eng.open(t, eng.database)
-	logger := audit.New(s, audit.WithBatchSize(RecommendedBatchSize), audit.WithFlushInterval(RecommendedFlushInterval))
+	logger := audit.New(s, LoggerOptions()...)
 	chat := uniqueChat(t)
 	ctx := audit.WithChatID(context.Background(), chat)
 	before := eng.stats(t)
@@ -308,14 +308,18 @@ func TestLocalRejectedEntryKeepsNeighbours(t *testing.T) {
 			wantErr: "CHECK constraint failed",
 		},
 		{
-			name:    "metadata over the row limit, checked before sending",
-			corrupt: func(e *audit.Entry) { e.Metadata = json.RawMessage(`{"error":"` + strings.Repeat("x", 2_500_000) + `"}`) },
+			name: "metadata over the row limit, checked before sending",
+			corrupt: func(e *audit.Entry) {
+				e.Metadata = json.RawMessage(`{"error":"` + strings.Repeat("x", 2_500_000) + `"}`)
+			},
 			wantErr: "over D1's limit of 2000000 bytes per row",
 		},
 		{
-			name:    "metadata over the row limit, rejected by the engine",
-			opts:    []Option{withMaxRowBytes(1 << 30)},
-			corrupt: func(e *audit.Entry) { e.Metadata = json.RawMessage(`{"error":"` + strings.Repeat("x", 3_000_000) + `"}`) },
+			name: "metadata over the row limit, rejected by the engine",
+			opts: []Option{withMaxRowBytes(1 << 30)},
+			corrupt: func(e *audit.Entry) {
+				e.Metadata = json.RawMessage(`{"error":"` + strings.Repeat("x", 3_000_000) + `"}`)
+			},
 			wantErr: "too big",
 		},
 	}

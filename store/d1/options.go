@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/agentaudit/agentaudit/audit"
 )
 
 // Environment variables that NewClient and Open read.
@@ -43,8 +45,8 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 )
 
-// Settings for an audit.Logger that writes to D1, which the CLI uses for
-// d1:// databases. At 1,000 entries per second they keep the Logger under
+// Settings for an audit.Logger that writes to D1, which LoggerOptions
+// returns as options. At 1,000 entries per second they keep the Logger under
 // DefaultRequestsPerSecond: a full batch every half second is one HTTP
 // request of 25 INSERT statements of RowsPerInsert rows, and the flush
 // interval adds one partial batch every two seconds.
@@ -57,6 +59,17 @@ const (
 	// eight seconds at 1,000 entries per second while a request is retried.
 	RecommendedQueueSize = 8192
 )
+
+// LoggerOptions returns the audit.Logger options for a Logger that writes
+// to a D1 Store: RecommendedBatchSize, RecommendedFlushInterval and
+// RecommendedQueueSize.
+func LoggerOptions() []audit.Option {
+	return []audit.Option{
+		audit.WithBatchSize(RecommendedBatchSize),
+		audit.WithFlushInterval(RecommendedFlushInterval),
+		audit.WithQueueSize(RecommendedQueueSize),
+	}
+}
 
 // Option configures NewClient and Open.
 type Option func(*config)
