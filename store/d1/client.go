@@ -206,7 +206,9 @@ func (c *Client) batch(ctx context.Context, stmts []Statement, policy retryPolic
 	if err != nil {
 		return nil, err
 	}
-	if len(results) != len(stmts) {
+	// A statement whose SQL holds several statements gets a result for
+	// each, so only too few results are an error.
+	if len(results) < len(stmts) {
 		return nil, fmt.Errorf("d1: database %s returned %d results for %d statements", c.database, len(results), len(stmts))
 	}
 	return results, nil
@@ -407,6 +409,11 @@ func (c *Client) post(ctx context.Context, body []byte) ([]Result, error) {
 
 	var env envelope
 	decodeErr := json.Unmarshal(reply, &env)
+	if decodeErr != nil && resp.StatusCode/100 == 2 {
+		// A 2xx reply that is not the API's JSON comes from something in
+		// between, such as a proxy, so the statements may or may not have run.
+		return nil, &transportError{err: fmt.Errorf("reply (HTTP %d) is not the API's JSON: %s", resp.StatusCode, c.redact(snippet(reply)))}
+	}
 	success := decodeErr == nil && env.Success != nil && *env.Success
 	if resp.StatusCode/100 == 2 && success {
 		results, err := env.results()

@@ -265,6 +265,10 @@ func TestClientRetriesTransientFailures(t *testing.T) {
 		{"HTTP 500", func(w http.ResponseWriter) {
 			writeJSON(w, 500, `{"success":false,"errors":[{"code":7500,"message":"Internal error"}]}`)
 		}},
+		{"HTTP 200 proxy page", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, "<html><body>Checking your browser</body></html>")
+		}},
 		{"HTTP 502 HTML page", func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(502)

@@ -146,8 +146,9 @@ func (s *Store) Migrate(ctx context.Context) ([]string, error) {
 	return applied, nil
 }
 
-// Close marks the Store closed and closes idle connections. Requests in
-// progress finish first. Close is idempotent and returns nil.
+// Close marks the Store closed, so that later calls return ErrClosed, and
+// closes idle connections. Requests in progress are not interrupted. Close
+// is idempotent and returns nil.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
