@@ -46,7 +46,7 @@ func (s *Store) CreateApproval(ctx context.Context, a tools.Approval) error {
 		return fmt.Errorf("sqlite: create approval %q: an approval with this id exists; assign a unique id: %w", a.ID, err)
 	}
 	if err != nil {
-		return writeError(s.path, fmt.Sprintf("create approval %q", a.ID), err)
+		return dbError(s.path, fmt.Sprintf("create approval %q", a.ID), err)
 	}
 	return nil
 }
@@ -62,7 +62,7 @@ func (s *Store) GetApproval(ctx context.Context, id string) (tools.Approval, err
 		return tools.Approval{}, fmt.Errorf("sqlite: get approval %q: %w", id, tools.ErrApprovalNotFound)
 	}
 	if err != nil {
-		return tools.Approval{}, fmt.Errorf("sqlite: get approval %q from %q: %w", id, s.path, err)
+		return tools.Approval{}, dbError(s.path, fmt.Sprintf("get approval %q", id), err)
 	}
 	return a, nil
 }
@@ -92,19 +92,19 @@ func (s *Store) ListApprovals(ctx context.Context, f tools.ApprovalFilter) ([]to
 
 	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list approvals in %q: %w", s.path, err)
+		return nil, dbError(s.path, "list approvals", err)
 	}
 	defer rows.Close()
 	var out []tools.Approval
 	for rows.Next() {
 		a, err := scanApproval(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list approvals in %q: %w", s.path, err)
+			return nil, dbError(s.path, "list approvals", err)
 		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list approvals in %q: %w", s.path, err)
+		return nil, dbError(s.path, "list approvals", err)
 	}
 	return out, nil
 }
@@ -128,7 +128,7 @@ func (s *Store) DecideApproval(ctx context.Context, id string, status tools.Appr
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return tools.Approval{}, writeError(s.path, op, err)
+		return tools.Approval{}, dbError(s.path, op, err)
 	}
 	defer tx.Rollback() // a no-op after Commit
 
@@ -145,15 +145,15 @@ func (s *Store) DecideApproval(ctx context.Context, id string, status tools.Appr
 		case errors.Is(err, sql.ErrNoRows):
 			return tools.Approval{}, fmt.Errorf("sqlite: %s: %w", op, tools.ErrApprovalNotFound)
 		case err != nil:
-			return tools.Approval{}, writeError(s.path, op, err)
+			return tools.Approval{}, dbError(s.path, op, err)
 		}
 		return tools.Approval{}, fmt.Errorf("sqlite: %s: status is %s: %w", op, current, tools.ErrAlreadyDecided)
 	}
 	if err != nil {
-		return tools.Approval{}, writeError(s.path, op, err)
+		return tools.Approval{}, dbError(s.path, op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return tools.Approval{}, writeError(s.path, op, err)
+		return tools.Approval{}, dbError(s.path, op, err)
 	}
 	return a, nil
 }

@@ -56,7 +56,7 @@ func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error 
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return writeError(s.path, "insert entries", err)
+		return dbError(s.path, "insert entries", err)
 	}
 	defer tx.Rollback() // a no-op after Commit
 
@@ -73,7 +73,7 @@ func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error 
 			continue
 		}
 		if !isRowError(err) {
-			return writeError(s.path, "insert entries", err)
+			return dbError(s.path, "insert entries", err)
 		}
 
 		// A failed statement is rolled back on its own and leaves the
@@ -86,7 +86,7 @@ func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error 
 	}
 
 	if err := tx.Commit(); err != nil {
-		return writeError(s.path, "insert entries", err)
+		return dbError(s.path, "insert entries", err)
 	}
 	return rejectedError(rejected)
 }
@@ -135,7 +135,7 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 
 	rows, err := s.reader.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read entries from %q: %w", s.path, err)
+		return nil, dbError(s.path, "read entries", err)
 	}
 	defer rows.Close()
 	var out []audit.Entry
@@ -147,7 +147,7 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 			metadata  string
 		)
 		if err := rows.Scan(&e.ID, &typ, &e.ChatID, &createdAt, &metadata); err != nil {
-			return nil, fmt.Errorf("sqlite: read entries from %q: %w", s.path, err)
+			return nil, dbError(s.path, "read entries", err)
 		}
 		e.Type = audit.EntryType(typ)
 		e.Metadata = []byte(metadata)
@@ -157,7 +157,7 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: read entries from %q: %w", s.path, err)
+		return nil, dbError(s.path, "read entries", err)
 	}
 	return out, nil
 }
@@ -206,7 +206,7 @@ func (s *Store) insertEachEntry(ctx context.Context, tx *sql.Tx, chunk []audit.E
 	// not cached.
 	stmt, err := tx.PrepareContext(ctx, insertSQL(1))
 	if err != nil {
-		return nil, writeError(s.path, "insert entries", err)
+		return nil, dbError(s.path, "insert entries", err)
 	}
 	defer stmt.Close()
 
@@ -214,16 +214,16 @@ func (s *Store) insertEachEntry(ctx context.Context, tx *sql.Tx, chunk []audit.E
 	args := make([]any, 0, entryColumns)
 	for _, e := range chunk {
 		if _, err := tx.ExecContext(ctx, "SAVEPOINT entry"); err != nil {
-			return nil, writeError(s.path, "insert entries", err)
+			return nil, dbError(s.path, "insert entries", err)
 		}
 		_, insertErr := stmt.ExecContext(ctx, appendEntryArgs(args[:0], []audit.Entry{e})...)
 		if insertErr != nil {
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO entry"); err != nil {
-				return nil, writeError(s.path, "insert entries", err)
+				return nil, dbError(s.path, "insert entries", err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE entry"); err != nil {
-			return nil, writeError(s.path, "insert entries", err)
+			return nil, dbError(s.path, "insert entries", err)
 		}
 
 		switch {
@@ -234,7 +234,7 @@ func (s *Store) insertEachEntry(ctx context.Context, tx *sql.Tx, chunk []audit.E
 				Err: fmt.Errorf("sqlite: insert entry %q (type %q): %w", e.ID, e.Type, insertErr),
 			})
 		default:
-			return nil, writeError(s.path, "insert entries", insertErr)
+			return nil, dbError(s.path, "insert entries", insertErr)
 		}
 	}
 	return rejected, nil
@@ -260,7 +260,7 @@ func (s *Store) prepareInsert(ctx context.Context, stmts *[maxChunkSizes]*sql.St
 	}
 	st, err := s.writer.PrepareContext(ctx, insertSQL(n))
 	if err != nil {
-		return writeError(s.path, "prepare insert", err)
+		return dbError(s.path, "prepare insert", err)
 	}
 	s.insertStmts[n] = st
 	stmts[i] = st

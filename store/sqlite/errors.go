@@ -39,11 +39,11 @@ func isDuplicateKey(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
-// writeError wraps an error of a write to the database at path with what a
-// caller can do about it. A corrupt database is marked permanent because a
+// dbError wraps the error of operation op on the database at path with
+// what a caller can do about it. A corrupt database is marked permanent because a
 // retry cannot succeed. Busy, full and read-only databases stay retryable,
 // because another process or an operator can resolve them.
-func writeError(path, op string, err error) error {
+func dbError(path, op string, err error) error {
 	switch resultCode(err) {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 		return fmt.Errorf("sqlite: %s in %q: database is locked by another connection for longer than the busy timeout; retry later or raise WithBusyTimeout: %w", op, path, err)

@@ -41,26 +41,26 @@ func (s *Store) AppendMessages(ctx context.Context, chatID string, msgs []llm.Me
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	defer tx.Rollback() // a no-op after Commit
 
 	var last int64
 	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(seq), 0) FROM chat_messages WHERE chat_id = ?", chatID).Scan(&last); err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO chat_messages (chat_id, seq, message, created_at) VALUES (?, ?, ?, ?)")
 	if err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	defer stmt.Close()
 	for i, m := range encoded {
 		if _, err := stmt.ExecContext(ctx, chatID, last+1+int64(i), m, now); err != nil {
-			return writeError(s.path, op, err)
+			return dbError(s.path, op, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	return nil
 }
@@ -73,7 +73,7 @@ func (s *Store) LoadMessages(ctx context.Context, chatID string) ([]llm.Message,
 	}
 	rows, err := s.reader.QueryContext(ctx, "SELECT seq, message FROM chat_messages WHERE chat_id = ? ORDER BY seq", chatID)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: load messages of chat %q from %q: %w", chatID, s.path, err)
+		return nil, dbError(s.path, fmt.Sprintf("load messages of chat %q", chatID), err)
 	}
 	defer rows.Close()
 
@@ -85,7 +85,7 @@ func (s *Store) LoadMessages(ctx context.Context, chatID string) ([]llm.Message,
 			m    llm.Message
 		)
 		if err := rows.Scan(&seq, &text); err != nil {
-			return nil, fmt.Errorf("sqlite: load messages of chat %q from %q: %w", chatID, s.path, err)
+			return nil, dbError(s.path, fmt.Sprintf("load messages of chat %q", chatID), err)
 		}
 		if err := json.Unmarshal([]byte(text), &m); err != nil {
 			return nil, fmt.Errorf("sqlite: load messages of chat %q: message %d is not valid JSON: %w", chatID, seq, err)
@@ -93,7 +93,7 @@ func (s *Store) LoadMessages(ctx context.Context, chatID string) ([]llm.Message,
 		msgs = append(msgs, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: load messages of chat %q from %q: %w", chatID, s.path, err)
+		return nil, dbError(s.path, fmt.Sprintf("load messages of chat %q", chatID), err)
 	}
 	return msgs, nil
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/agentaudit/agentaudit/migrations"
 )
@@ -15,24 +14,24 @@ func (s *Store) AppliedMigrations(ctx context.Context) (map[string]bool, error) 
 		return nil, ErrClosed
 	}
 	if _, err := s.writer.ExecContext(ctx, migrations.CreateTrackingTableSQL); err != nil {
-		return nil, writeError(s.path, "create "+migrations.TrackingTable, err)
+		return nil, dbError(s.path, "create "+migrations.TrackingTable, err)
 	}
 
 	rows, err := s.writer.QueryContext(ctx, "SELECT name FROM "+migrations.TrackingTable)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: read %s in %q: %w", migrations.TrackingTable, s.path, err)
+		return nil, dbError(s.path, "read "+migrations.TrackingTable, err)
 	}
 	defer rows.Close()
 	done := map[string]bool{}
 	for rows.Next() {
 		var name string
 		if err := rows.Scan(&name); err != nil {
-			return nil, fmt.Errorf("sqlite: read %s in %q: %w", migrations.TrackingTable, s.path, err)
+			return nil, dbError(s.path, "read "+migrations.TrackingTable, err)
 		}
 		done[name] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: read %s in %q: %w", migrations.TrackingTable, s.path, err)
+		return nil, dbError(s.path, "read "+migrations.TrackingTable, err)
 	}
 	return done, nil
 }
@@ -52,27 +51,27 @@ func (s *Store) ApplyMigration(ctx context.Context, m migrations.Migration) erro
 	// the migration see no other writer in between.
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	defer tx.Rollback() // a no-op after Commit
 
 	var recorded int
 	err = tx.QueryRowContext(ctx, "SELECT count(*) FROM "+migrations.TrackingTable+" WHERE name = ?", m.Name).Scan(&recorded)
 	if err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	if recorded > 0 {
 		return nil
 	}
 
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	if _, err := tx.ExecContext(ctx, "INSERT INTO "+migrations.TrackingTable+" (name) VALUES (?)", m.Name); err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return writeError(s.path, op, err)
+		return dbError(s.path, op, err)
 	}
 	return nil
 }
