@@ -263,6 +263,29 @@ func TestAuditLogsErrors(t *testing.T) {
 	}
 }
 
+func TestAuditLogsCanceledCall(t *testing.T) {
+	logger, store := newLogger(t)
+	ctx, cancel := context.WithCancel(audit.WithChatID(context.Background(), "chat-2"))
+	cancel()
+	model := llm.Audit(&stubModel{err: fmt.Errorf("openai: chat completion: %w", context.Canceled)}, logger)
+
+	if _, err := model.Generate(ctx, llm.Request{Model: "m"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Generate() = %v, want context.Canceled", err)
+	}
+
+	// The canceled context must not keep the call out of the audit trail.
+	entries, records := flushedCalls(t, logger, store)
+	if len(records) != 1 {
+		t.Fatalf("logged %d entries, want 1", len(records))
+	}
+	if got, want := entries[0].ChatID, "chat-2"; got != want {
+		t.Errorf("ChatID = %q, want %q", got, want)
+	}
+	if got, want := deref(records[0].Error), "openai: chat completion: context canceled"; got != want {
+		t.Errorf("error = %v, want %q", got, want)
+	}
+}
+
 func TestAuditHidesLoggerErrors(t *testing.T) {
 	t.Run("closed logger", func(t *testing.T) {
 		store := &memoryStore{}

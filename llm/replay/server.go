@@ -86,11 +86,18 @@ func (s *Server) URL() string {
 }
 
 // Requests returns a copy of the requests received so far, in order,
-// including those that arrived after the recorded responses ran out.
+// including those that arrived after the recorded responses ran out. The
+// caller may modify the copy.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		r.Header = r.Header.Clone()
+		r.Body = bytes.Clone(r.Body)
+		out[i] = r
+	}
+	return out
 }
 
 // Served returns how many recorded responses the server has sent.
