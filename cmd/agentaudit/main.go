@@ -151,7 +151,9 @@ func (a *app) openSession(ctx context.Context, withLogger bool, opts ...store.Op
 	a.log.Debug("database opened", "db", a.db)
 	s := &session{backend: b, app: a}
 	if withLogger {
-		s.logger = audit.New(b)
+		// The Logger reports lost entries and retries through the CLI's
+		// slog logger, so they reach stderr.
+		s.logger = audit.New(b, audit.WithLogger(a.log))
 	}
 	return s, nil
 }

@@ -5,11 +5,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -486,4 +491,149 @@ func TestDBFromEnvironment(t *testing.T) {
 	if strings.TrimSpace(r.stdout) != "database is up to date" {
 		t.Errorf("migrate --db after migrate with AGENTAUDIT_DB = %q, want up to date", r.stdout)
 	}
+}
+
+func TestChatReplayAnthropic(t *testing.T) {
+	dsn, path := tempDB(t)
+
+	r := mustRun(t, "chat", "--db", dsn, "--provider", "anthropic", "--model", "claude-sonnet-4-20250514",
+		"--replay", fixtures.Path(t, "anthropic/messages-tool-use-roundtrip.1.response.json"),
+		"--replay", fixtures.Path(t, "anthropic/messages-tool-use-roundtrip.2.response.json"),
+		"What is the weather in Florence?")
+
+	calls, execs := splitEntries(t, readEntries(t, path, chatIDOf(t, r.stdout)))
+	if len(calls) != 2 {
+		t.Fatalf("llm_call rows = %d, want 2", len(calls))
+	}
+	for i, c := range calls {
+		if c.Provider != "anthropic" || c.Status != audit.StatusSuccess || c.Step != i+1 {
+			t.Errorf("llm_call %d = %+v, want a successful anthropic call at step %d", i, c, i+1)
+		}
+	}
+	if len(execs) != 1 || execs[0].ToolName != "weather" || execs[0].Status != audit.StatusError {
+		t.Errorf("tool_execution rows = %+v, want one unknown-tool error for weather", execs)
+	}
+	if !strings.Contains(r.stdout, "assistant: ") {
+		t.Errorf("chat output lacks the answer:\n%s", r.stdout)
+	}
+}
+
+func TestApproveAndResume(t *testing.T) {
+	dsn, path := tempDB(t)
+	sandbox := t.TempDir()
+	chatID, approvalID := pendingApproval(t, dsn, sandbox)
+
+	// The resumed call goes to a replay server on loopback through
+	// --base-url; the key only has to be present.
+	srv, err := startReplay(writeResponses(t, answerBody))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	t.Setenv("OPENAI_API_KEY", "test-key")
+
+	r := mustRun(t, "approvals", "approve", "--db", dsn, approvalID, "--sandbox", sandbox,
+		"--resume", "--base-url", replayBaseURL(providerOpenAI, srv))
+
+	if !strings.Contains(r.stdout, "assistant: Understood.") {
+		t.Errorf("approve --resume output lacks the answer:\n%s", r.stdout)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("replay requests = %d, want 1", len(reqs))
+	}
+	var body struct {
+		Model    string `json:"model"`
+		Messages []struct {
+			Role       string `json:"role"`
+			Content    string `json:"content"`
+			ToolCallID string `json:"tool_call_id"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(reqs[0].Body, &body); err != nil {
+		t.Fatalf("resumed request body: %v", err)
+	}
+	last := body.Messages[len(body.Messages)-1]
+	if body.Model != "gpt-4o-mini" || last.Role != "tool" || last.ToolCallID != "call_w1" || last.Content != "wrote 5 bytes to out.txt" {
+		t.Errorf("resumed request = model %q, last message %+v; want gpt-4o-mini and the tool output for call_w1", body.Model, last)
+	}
+
+	calls, execs := splitEntries(t, readEntries(t, path, chatID))
+	if len(calls) != 2 || len(execs) != 1 {
+		t.Errorf("rows = %d llm_call, %d tool_execution; want 2 and 1", len(calls), len(execs))
+	}
+}
+
+func TestCancelledRun(t *testing.T) {
+	dsn, _ := tempDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"chat", "--db", dsn, "--model", "gpt-4o-mini",
+		"--replay", writeResponses(t, answerBody)[0], "hi"}, &stdout, &stderr)
+
+	if code != 1 || !strings.Contains(stderr.String(), "context canceled") {
+		t.Errorf("run() with a cancelled context = %d %q, want exit 1 naming the cancellation", code, stderr.String())
+	}
+}
+
+func TestSessionCloseDrainsAfterCancel(t *testing.T) {
+	dsn, path := tempDB(t)
+	var stderr bytes.Buffer
+	a := &app{db: dsn, stdout: io.Discard, stderr: &stderr, getenv: os.Getenv}
+	a.log = slog.New(slog.NewTextHandler(&stderr, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+
+	s, err := a.openSession(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = audit.WithChatID(ctx, "chat-1")
+	if err := s.logger.Log(ctx, &audit.ToolExecution{ToolName: "t", Status: audit.StatusSuccess, Input: map[string]int{"n": 1}}); err != nil {
+		t.Fatalf("Log() = %v", err)
+	}
+	cancel()
+
+	// close runs after an interrupt has cancelled ctx, and still writes
+	// what was queued.
+	if err := s.close(ctx); err != nil {
+		t.Fatalf("close() = %v", err)
+	}
+	if got := len(readEntries(t, path, "chat-1")); got != 1 {
+		t.Errorf("rows after close = %d, want 1", got)
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr = %q, want nothing lost", stderr.String())
+	}
+}
+
+func TestSignalCancelsContext(t *testing.T) {
+	var stderr bytes.Buffer
+	ctx, stop := signalContext(context.Background(), &syncWriter{w: &stderr})
+	defer stop()
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatalf("send SIGINT: %v", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("context not cancelled 10s after SIGINT")
+	}
+	if got := context.Cause(ctx); got == nil || !strings.Contains(got.Error(), "interrupt") {
+		t.Errorf("context.Cause() = %v, want the interrupt", got)
+	}
+}
+
+// syncWriter serialises writes, for a writer shared with a goroutine.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
