@@ -446,6 +446,43 @@ func TestInsertEntriesLockTimeout(t *testing.T) {
 	}
 }
 
+// TestInsertEntriesContextEnds holds the lock while InsertEntries waits
+// with a context that ends: the insert gives up at the context's deadline,
+// well before the busy timeout.
+func TestInsertEntriesContextEnds(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+
+	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+
+	waitCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.InsertEntries(waitCtx, []audit.Entry{makeEntry(audit.TypeLLMCall, "c", `{}`)})
+	if err == nil {
+		t.Fatal("InsertEntries() under a held lock with an ending context = nil, want an error")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("InsertEntries() = %v, want it to wrap context.DeadlineExceeded", err)
+	}
+	if elapsed := time.Since(start); elapsed >= DefaultBusyTimeout {
+		t.Errorf("InsertEntries() returned after %v, want it to stop at the context's deadline", elapsed)
+	}
+}
+
 // TestConcurrentStores writes from two Stores on one file, as two
 // processes would, while a third reads.
 func TestConcurrentStores(t *testing.T) {

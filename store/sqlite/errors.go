@@ -40,9 +40,9 @@ func isDuplicateKey(err error) bool {
 }
 
 // dbError wraps the error of operation op on the database at path with
-// what a caller can do about it. A corrupt database is marked permanent because a
-// retry cannot succeed. Busy, full and read-only databases stay retryable,
-// because another process or an operator can resolve them.
+// what a caller can do about it. A corrupt database is marked permanent
+// because a retry cannot succeed. Busy, full and read-only databases stay
+// retryable, because another process or an operator can resolve them.
 func dbError(path, op string, err error) error {
 	switch resultCode(err) {
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
