@@ -169,6 +169,10 @@ func (c *Client) Query(ctx context.Context, sql string, params ...any) (*Result,
 // order and rolls all of them back when one fails. It returns one result
 // per statement. Transient failures are retried like Query's, with the
 // same caution for writes that are not idempotent.
+//
+// NOTE: Cloudflare documents the Worker binding's batch() as a transaction.
+// That the REST batch form is one too is checked here only against the
+// local engine, whose Worker serves it with batch().
 func (c *Client) Batch(ctx context.Context, stmts []Statement) ([]Result, error) {
 	return c.batch(ctx, stmts, retryAll)
 }

@@ -46,7 +46,8 @@ const (
 	maxStatementsPerRequest = 50
 
 	// maxRequestBytes closes a batch request once its body reaches this
-	// size; one statement may take it past.
+	// size; one statement may take it past. NOTE: Cloudflare documents no
+	// body limit for the query endpoint, so 8 MiB is an estimate.
 	maxRequestBytes = 8 << 20
 
 	// entriesPageSize is the number of rows one SELECT of Entries returns,
