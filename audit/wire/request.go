@@ -40,9 +40,9 @@ func DetectAPI(method, urlPath string) (API, bool) {
 	return "", false
 }
 
-// PathStreams reports whether a request path asks for a stream by its
-// method: Gemini's :streamGenerateContent. The other APIs ask in the body;
-// see RequestStreams.
+// PathStreams reports whether a request path requests a stream through its
+// method, Gemini's :streamGenerateContent. The other APIs request a stream
+// in the body; see RequestStreams.
 func PathStreams(urlPath string) bool {
 	return strings.HasSuffix(cleanPath(urlPath), ":streamGenerateContent")
 }
@@ -97,8 +97,8 @@ func RequestModel(api API, body []byte) string {
 	return req.Model.value
 }
 
-// RequestStreams reports whether a request body asks for a stream with
-// "stream": true. A Gemini request asks by its path, so for
+// RequestStreams reports whether a request body requests a stream with
+// "stream": true. A Gemini request does so through its path, so for
 // GeminiGenerateContent it reports false; see PathStreams.
 func RequestStreams(api API, body []byte) bool {
 	if api == GeminiGenerateContent {

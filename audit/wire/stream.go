@@ -1,11 +1,18 @@
 package wire
 
-import "bytes"
+import (
+	"bytes"
+	"io"
+)
+
+// A StreamParser is an io.Writer, so it can sit behind an io.TeeReader on
+// the response body.
+var _ io.Writer = (*StreamParser)(nil)
 
 // DefaultMaxEventBytes is the default limit on the size of one line and of
 // one event's data in a stream. A Responses API response.completed event
 // repeats the whole response, output and instructions included, so the
-// limit leaves room for long answers.
+// limit leaves room for long outputs.
 const DefaultMaxEventBytes = 4 << 20
 
 // releaseBytes is the buffer capacity above which a StreamParser frees a
@@ -26,7 +33,9 @@ const releaseBytes = 64 << 10
 // after it arrives. An event that the body ends without a blank line after
 // is not read.
 //
-// A StreamParser is not safe for concurrent use.
+// A response with an error status usually carries a JSON body, not a
+// stream; ParseBody reads it. A StreamParser is not safe for concurrent
+// use.
 type StreamParser struct {
 	c collector
 

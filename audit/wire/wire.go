@@ -1,6 +1,16 @@
 // Package wire reads LLM providers' wire formats, JSON bodies and
 // server-sent event streams, and extracts what the audit trail records:
 // the response model, the finish reason, the token usage and the error.
+//
+// ParseBody reads a complete body and StreamParser reads a stream as it
+// arrives. DetectAPI, RequestModel, RequestStreams, ModelFromPath and
+// PathStreams read the request.
+//
+// Usage follows the OpenTelemetry GenAI conventions. The prompt counts all
+// input tokens, cache reads and writes included, and the completion counts
+// all output tokens, reasoning included. A count the provider did not
+// report is nil, never 0. In a stream the final usage is taken once and
+// never summed across chunks.
 package wire
 
 import "github.com/agentaudit/agentaudit/audit"
@@ -16,7 +26,7 @@ const (
 	GeminiGenerateContent API = "gemini_generate_content"
 )
 
-// Result is what one response body reports about its call.
+// Result is the audit data one response body reports about its call.
 type Result struct {
 	ResponseModel string
 	FinishReason  string
