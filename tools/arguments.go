@@ -72,16 +72,15 @@ func (s inputSchema) check(args string) (json.RawMessage, error) {
 	if trimmed == "" {
 		trimmed = "{}"
 	}
-	if !json.Valid([]byte(trimmed)) {
-		return nil, fmt.Errorf("arguments are not valid JSON: %s; send a JSON object", quoteShort(trimmed))
-	}
-	if !isJSONObject([]byte(trimmed)) {
-		return nil, fmt.Errorf("arguments must be a JSON object, got %s", quoteShort(trimmed))
-	}
-
+	// One decoding pass validates the text too; the cause of a failure is
+	// worked out only on the error path.
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(trimmed), &obj); err != nil {
-		return nil, fmt.Errorf("arguments: %v", err)
+	err := json.Unmarshal([]byte(trimmed), &obj)
+	switch {
+	case err != nil && !json.Valid([]byte(trimmed)):
+		return nil, fmt.Errorf("arguments are not valid JSON: %s; send a JSON object", quoteShort(trimmed))
+	case err != nil || obj == nil:
+		return nil, fmt.Errorf("arguments must be a JSON object, got %s", quoteShort(trimmed))
 	}
 	var missing []string
 	for _, name := range s.required {
