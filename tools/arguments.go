@@ -21,7 +21,7 @@ type inputSchema struct {
 	types    map[string][]string
 }
 
-// parseInputSchema reads a tool's schema, returning an error that says what
+// parseInputSchema reads a tool's schema, returning an error that names what
 // is wrong with it.
 func parseInputSchema(raw json.RawMessage) (inputSchema, error) {
 	var doc struct {

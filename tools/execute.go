@@ -19,7 +19,7 @@ import (
 //
 // An unknown tool, arguments that are not a JSON object or miss a required
 // property, a tool error, a panic in the tool and a timeout each return an
-// error result; Execute itself never fails or panics. Every call that does
+// error result, so Execute has no Go error to return. Every call that does
 // not end pending is logged as one tool_execution entry, with the chat ID of
 // ctx.
 func (r *Registry) Execute(ctx context.Context, call llm.ToolCall) Result {
