@@ -224,20 +224,47 @@ func (s *Store) insertBatch(ctx context.Context, b entryBatch) error {
 		_, err := s.pool.Exec(ctx, insertUnnestSQL, b.ids, b.types, b.chatIDs, b.createdAts, b.metadata)
 		return err
 	}
+	return s.copyBatch(ctx, b)
+}
 
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, createStagingSQL); err != nil {
-			return err
-		}
-		src := pgx.CopyFromSlice(b.len(), func(i int) ([]any, error) {
-			return []any{b.ids[i], b.types[i], b.chatIDs[i], b.createdAts[i], b.metadata[i]}, nil
-		})
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, entryColumns, src); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, insertStagedSQL)
+// copyBatch inserts b through COPY into the staging table, in three round
+// trips: BEGIN with the staging table's creation, COPY, then INSERT with
+// COMMIT. The simple query protocol sends each pair as one message.
+func (s *Store) copyBatch(ctx context.Context, b entryBatch) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
 		return err
+	}
+	defer conn.Release()
+
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// The rollback must run even when ctx has ended; if it fails, the
+		// pool drops the connection because it is still in a transaction.
+		rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(rollbackCtx, "ROLLBACK")
+	}()
+
+	if _, err := conn.Exec(ctx, "BEGIN; "+createStagingSQL); err != nil {
+		return err
+	}
+	src := pgx.CopyFromSlice(b.len(), func(i int) ([]any, error) {
+		return []any{b.ids[i], b.types[i], b.chatIDs[i], b.createdAts[i], b.metadata[i]}, nil
 	})
+	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"pg_temp", stagingTable}, entryColumns, src); err != nil {
+		return err
+	}
+	// When the INSERT fails, the server skips the COMMIT after it and the
+	// deferred ROLLBACK ends the transaction.
+	if _, err := conn.Exec(ctx, insertStagedSQL+"; COMMIT"); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // parseTime parses a created_at or decided_at column: audit.TimeFormat as

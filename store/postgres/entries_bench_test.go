@@ -24,7 +24,7 @@ func BenchmarkInsertEntries(b *testing.B) {
 		{"unnest", math.MaxInt},
 		{"copy", 1},
 	}
-	for _, size := range []int{8, 16, 32, 64, 128, 256, 1024} {
+	for _, size := range []int{16, 64, 128, 256, 512, 1024, 4096, 16384} {
 		for _, p := range paths {
 			b.Run(fmt.Sprintf("batch=%d/%s", size, p.name), func(b *testing.B) {
 				s := openStore(b, dsn, postgres.WithCopyThreshold(p.threshold))

@@ -226,10 +226,16 @@ func TestInsertEntriesIdempotent(t *testing.T) {
 }
 
 func TestInsertEntriesRejectsOnlyBadRows(t *testing.T) {
-	for _, size := range []int{10, 200} {
-		t.Run(fmt.Sprintf("batch of %d", size), func(t *testing.T) {
+	for _, tc := range []struct{ size, threshold int }{
+		{10, postgres.DefaultCopyThreshold},
+		{200, postgres.DefaultCopyThreshold},
+		{10, 1},
+		{200, 1},
+	} {
+		size := tc.size
+		t.Run(fmt.Sprintf("batch of %d copy threshold %d", size, tc.threshold), func(t *testing.T) {
 			dsn := testSchema(t)
-			s := openStore(t, dsn)
+			s := openStore(t, dsn, postgres.WithCopyThreshold(tc.threshold))
 			ctx := testContext(t, time.Minute)
 
 			var batch []audit.Entry
