@@ -65,9 +65,11 @@ type Logger struct {
 	closeOnce sync.Once
 
 	// Owned by the writer goroutine.
-	entries  []Entry
-	metaSize int // metadata bytes of the last batch, to size the next
-	reporter reporter
+	entries []Entry
+	// metaPerEntry is the mean metadata size of the last batch, in bytes,
+	// to size the next batch's buffer.
+	metaPerEntry int
+	reporter     reporter
 }
 
 // New returns a Logger that writes to store, and starts its writer

@@ -124,7 +124,8 @@ func (l *Logger) writeBatch(entries []Entry) {
 // new buffer, which the store may keep.
 func (l *Logger) encode(start, n int) []Entry {
 	ids := make([]byte, 0, 36*n)
-	meta := make([]byte, 0, max(l.metaSize+l.metaSize/4, 256*n))
+	perEntry := max(l.metaPerEntry+l.metaPerEntry/4, 256)
+	meta := make([]byte, 0, n*perEntry)
 	entries := l.entries[:n]
 	for i := range entries {
 		rec := &l.ring[(start+i)%len(l.ring)]
@@ -140,7 +141,7 @@ func (l *Logger) encode(start, n int) []Entry {
 			Metadata:  meta[begin:len(meta):len(meta)],
 		}
 	}
-	l.metaSize = len(meta)
+	l.metaPerEntry = len(meta) / n
 
 	idText := string(ids)
 	for i := range entries {
