@@ -8,8 +8,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	sdk "github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"go.uber.org/goleak"
 
 	"github.com/agentaudit/agentaudit/internal/fixtures"
@@ -165,6 +167,26 @@ func TestGenerateMaxTokens(t *testing.T) {
 	}
 	if body.MaxTokens != 4000 {
 		t.Errorf("max_tokens = %d, want 4000", body.MaxTokens)
+	}
+}
+
+func TestGenerateLargeMaxTokens(t *testing.T) {
+	req := llm.Request{Model: "m", MaxTokens: 30000, Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}}}
+
+	model, srv := start(t, []replay.Response{replay.JSON(200, okBody)})
+	if _, err := model.Generate(context.Background(), req); err == nil || !strings.Contains(err.Error(), "streaming is required") {
+		t.Errorf("Generate() with MaxTokens 30000 = %v, want the SDK's streaming error", err)
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("server received %d requests, want 0", n)
+	}
+
+	model, srv = start(t, []replay.Response{replay.JSON(200, okBody)}, anthropic.WithRequestOptions(option.WithRequestTimeout(time.Minute)))
+	if _, err := model.Generate(context.Background(), req); err != nil {
+		t.Errorf("Generate() with MaxTokens 30000 and a request timeout = %v, want nil", err)
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Errorf("server received %d requests, want 1", n)
 	}
 }
 

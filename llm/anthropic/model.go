@@ -77,6 +77,11 @@ func (m *Model) API() string { return string(wire.AnthropicMessages) }
 // is returned as an *llm.APIError with the HTTP status and the provider's
 // message. Transport and context errors are wrapped, so errors.Is still
 // matches context.Canceled and the like.
+//
+// SDK v2.17.0 rejects, before sending, a request whose MaxTokens is above
+// 21,333, where it expects a non-streaming call to take over 10 minutes, or
+// above the SDK's non-streaming limit for the model. A request timeout set
+// with WithRequestOptions(option.WithRequestTimeout(d)) lifts that check.
 func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, error) {
 	if m.err != nil {
 		return nil, m.err
