@@ -191,7 +191,9 @@ func scanApproval(row pgx.CollectableRow) (tools.Approval, error) {
 	if err := row.Scan(&a.ID, &a.ChatID, &a.ToolName, &a.ToolCallID, &input, &status, &a.Reason, &createdAt, &decidedAt); err != nil {
 		return tools.Approval{}, err
 	}
-	a.Input = []byte(input)
+	if input != "" {
+		a.Input = []byte(input)
+	}
 	a.Status = tools.ApprovalStatus(status)
 
 	var err error

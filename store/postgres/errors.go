@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -82,7 +83,7 @@ func (s *Store) wrapError(op string, err error) error {
 		hint = "the database user lacks a privilege; grant it or connect as another user"
 	case code == "3D000":
 		hint = "the database does not exist; create it or fix the database name in the connection string"
-	case code[:2] == "28":
+	case strings.HasPrefix(code, "28"):
 		hint = "the server rejected the login; check the user and password in the connection string"
 	}
 

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -31,6 +32,9 @@ FROM unnest($2::text[]) WITH ORDINALITY AS m(message, ord),
 func (s *Store) AppendMessages(ctx context.Context, chatID string, msgs []llm.Message) error {
 	if s.closed.Load() {
 		return ErrClosed
+	}
+	if chatID == "" {
+		return errors.New("postgres: append messages: chat id is empty; pass the chat's id")
 	}
 	if len(msgs) == 0 {
 		return nil

@@ -37,6 +37,9 @@ func TestHistoryRoundTrip(t *testing.T) {
 	if err := s.AppendMessages(ctx, "chat-1", nil); err != nil {
 		t.Fatalf("AppendMessages(nil) = %v, want nil", err)
 	}
+	if err := s.AppendMessages(ctx, "", first); err == nil {
+		t.Errorf("AppendMessages(empty chat id) = nil, want an error")
+	}
 	if err := s.AppendMessages(ctx, "chat-1", second); err != nil {
 		t.Fatalf("AppendMessages(second) = %v", err)
 	}
