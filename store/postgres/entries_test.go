@@ -271,9 +271,9 @@ func TestInsertEntriesRejectsOnlyBadRows(t *testing.T) {
 					t.Errorf("rejection of %s has no error", r.ID)
 				}
 			}
-			for id, why := range bad {
+			for id, fault := range bad {
 				if !got[id] {
-					t.Errorf("RejectedError lacks %s (%s)", id, why)
+					t.Errorf("RejectedError lacks %s (%s)", id, fault)
 				}
 			}
 			if len(got) != len(bad) {
