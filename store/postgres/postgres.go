@@ -15,11 +15,12 @@
 // connection, a server shutting down or starting up (SQLSTATE class 08,
 // 57P01 to 57P03), a serialization failure or deadlock, and a lack of
 // resources. Errors no retry can cure, such as a missing table, a failed
-// login or a missing database, wrap *audit.PermanentError. Errors about one row's values (SQLSTATE classes 22
-// data exception, 23 integrity constraint violation and 54 program limit
-// exceeded) make InsertEntries split the batch until it finds the rows at
-// fault; it writes the others and returns a *audit.RejectedError that lists
-// the rejected ids.
+// login or a missing database, wrap *audit.PermanentError.
+//
+// Errors about one row's values (SQLSTATE classes 22 data exception, 23
+// integrity constraint violation and 54 program limit exceeded) make
+// InsertEntries split the batch until it finds the rows at fault. It writes
+// the others and returns a *audit.RejectedError that lists the rejected ids.
 //
 // # Values PostgreSQL rejects
 //
