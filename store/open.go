@@ -92,6 +92,17 @@ func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
 	}
 }
 
+// LoggerOptions returns the audit.Logger options that suit the backend dsn
+// names: for D1, batches large enough to stay within its API request rate
+// limit. It returns none for the other backends, whose Logger defaults fit.
+func LoggerOptions(dsn string) []audit.Option {
+	scheme, _ := splitScheme(dsn)
+	if scheme == d1.Scheme {
+		return d1.LoggerOptions()
+	}
+	return nil
+}
+
 func openSQLite(ctx context.Context, dsn, path string, c config) (Backend, error) {
 	path = strings.TrimPrefix(path, "//")
 	if path == "" {

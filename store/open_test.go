@@ -92,3 +92,12 @@ func TestOpenUnsupportedIs(t *testing.T) {
 		t.Errorf("Open(redis://localhost) error = %v, want ErrUnsupported", err)
 	}
 }
+
+func TestLoggerOptions(t *testing.T) {
+	if got := len(store.LoggerOptions("d1://account/database")); got == 0 {
+		t.Errorf("LoggerOptions(d1://...) returned no options, want D1's batching")
+	}
+	if got := len(store.LoggerOptions("sqlite:audit.db")); got != 0 {
+		t.Errorf("LoggerOptions(sqlite:...) returned %d options, want none", got)
+	}
+}

@@ -153,7 +153,8 @@ func (a *app) openSession(ctx context.Context, withLogger bool, opts ...store.Op
 	if withLogger {
 		// The Logger reports lost entries and retries through the CLI's
 		// slog logger, so they reach stderr.
-		s.logger = audit.New(b, audit.WithLogger(a.log))
+		opts := append(store.LoggerOptions(a.db), audit.WithLogger(a.log))
+		s.logger = audit.New(b, opts...)
 	}
 	return s, nil
 }
