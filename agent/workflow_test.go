@@ -506,3 +506,17 @@ func countRole(msgs []llm.Message, role llm.Role) int {
 	}
 	return n
 }
+
+func TestRunHistoryFailure(t *testing.T) {
+	f := newFixture(t, agenttest.Answer("never"))
+	f.history.AppendErr = errors.New("disk I/O error")
+
+	_, err := f.w.Run(context.Background(), "chat-1", "hi")
+
+	if err == nil || !strings.Contains(err.Error(), `store user message of chat "chat-1": disk I/O error`) {
+		t.Errorf("Run() error = %v, want the store failure naming the chat", err)
+	}
+	if got := len(f.model.Requests()); got != 0 {
+		t.Errorf("model requests = %d, want 0 when the message could not be stored", got)
+	}
+}

@@ -531,3 +531,25 @@ func TestExecuteWithoutLogger(t *testing.T) {
 		t.Errorf("Execute() = %+v, want content ok", res)
 	}
 }
+
+func TestApproveToolNotRegistered(t *testing.T) {
+	store := &toolstest.Approvals{}
+	creator, _, _ := newTestRegistry(t, tools.WithApprovalStore(store))
+	pending := creator.Execute(audit.WithChatID(context.Background(), "chat-1"),
+		llm.ToolCall{ID: "c", Name: "delete", Arguments: `{"path":"x"}`}).Pending
+
+	// A registry without the tool, as in a process started without it.
+	log := newTrailLog(t)
+	other := tools.NewRegistry(tools.WithApprovalStore(store), tools.WithAuditLogger(log.logger))
+	res, err := other.Approve(context.Background(), pending.ID, "")
+	if err != nil {
+		t.Fatalf("Approve() error = %v", err)
+	}
+	if want := `approved tool "delete" is not registered; available tools: `; !res.IsError || res.Content != want {
+		t.Errorf("Approve() = %+v, want error result %q", res, want)
+	}
+	entries := log.all()
+	if len(entries) != 1 || entries[0].exec.ApprovalID != pending.ID || entries[0].exec.Status != audit.StatusError || entries[0].chatID != "chat-1" {
+		t.Errorf("logged entries = %+v, want one error for approval %s in chat-1", entries, pending.ID)
+	}
+}
