@@ -35,7 +35,7 @@ func BenchmarkStreamDecode(b *testing.B) {
 	}
 	for _, s := range streams {
 		body := fixtures.Read(b, s.file)
-		events := bytes.Count(body, []byte("\ndata:")) + 1
+		events := countEvents(body)
 
 		b.Run(s.name+"/wire", func(b *testing.B) {
 			var completion int64
@@ -113,4 +113,14 @@ func anthropicMessages(body []byte) int64 {
 		}
 	}
 	return completion
+}
+
+// countEvents returns the number of SSE data: lines in body, one per event
+// in the recorded streams.
+func countEvents(body []byte) int {
+	n := bytes.Count(body, []byte("\ndata:"))
+	if bytes.HasPrefix(body, []byte("data:")) {
+		n++
+	}
+	return n
 }
