@@ -115,12 +115,8 @@ func (o *chatOptions) check(args []string) error {
 }
 
 func (a *app) runChat(ctx context.Context, o chatOptions, args []string) (err error) {
-	s, err := a.openSession(ctx, true)
-	if err != nil {
-		return err
-	}
-	defer func() { err = joinClose(ctx, err, s) }()
-
+	// The model comes first, so that a missing key or replay file fails
+	// before the database is opened or created.
 	baseURL, apiKey := o.baseURL, ""
 	if len(o.replay) > 0 {
 		srv, err := startReplay(o.replay)
@@ -136,6 +132,12 @@ func (a *app) runChat(ctx context.Context, o chatOptions, args []string) (err er
 	if err != nil {
 		return err
 	}
+
+	s, err := a.openSession(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer func() { err = joinClose(ctx, err, s) }()
 
 	w, closeTools, err := a.newWorkflow(s, model, o.model, o.sandbox)
 	if err != nil {
