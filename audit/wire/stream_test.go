@@ -243,9 +243,9 @@ func TestStreamParserEvents(t *testing.T) {
 			wantFinish: "max_tokens", wantDone: true, wantComplete: audit.Int64(9),
 		},
 		{
-			name: "responses error event with top-level message",
-			api:  Responses,
-			body: "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"boom\",\"param\":null}\n\n",
+			name:       "responses error event with top-level message",
+			api:        Responses,
+			body:       "event: error\ndata: {\"type\":\"error\",\"code\":\"server_error\",\"message\":\"boom\",\"param\":null}\n\n",
 			wantFailed: true, wantMessage: "boom",
 		},
 		{
@@ -258,9 +258,9 @@ func TestStreamParserEvents(t *testing.T) {
 			wantPrompt: audit.Int64(3), wantComplete: audit.Int64(4),
 		},
 		{
-			name: "responses failed without error event",
-			api:  Responses,
-			body: "data: {\"type\":\"response.failed\",\"response\":{\"model\":\"gpt-5\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"went wrong\"}}}\n\n",
+			name:       "responses failed without error event",
+			api:        Responses,
+			body:       "data: {\"type\":\"response.failed\",\"response\":{\"model\":\"gpt-5\",\"status\":\"failed\",\"error\":{\"code\":\"server_error\",\"message\":\"went wrong\"}}}\n\n",
 			wantFailed: true, wantMessage: "went wrong", wantFinish: "failed", wantModel: "gpt-5", wantDone: true,
 		},
 		{
@@ -271,9 +271,9 @@ func TestStreamParserEvents(t *testing.T) {
 			wantFailed: true, wantMessage: "The server had an error", wantModel: "m",
 		},
 		{
-			name: "gemini error chunk",
-			api:  GeminiGenerateContent,
-			body: "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n",
+			name:       "gemini error chunk",
+			api:        GeminiGenerateContent,
+			body:       "data: {\"error\":{\"code\":503,\"message\":\"The model is overloaded.\",\"status\":\"UNAVAILABLE\"}}\r\n\r\n",
 			wantFailed: true, wantMessage: "The model is overloaded.",
 		},
 		{
@@ -285,9 +285,9 @@ func TestStreamParserEvents(t *testing.T) {
 			wantPrompt: audit.Int64(4), wantComplete: audit.Int64(8),
 		},
 		{
-			name: "unknown api reads only done",
-			api:  API("embeddings"),
-			body: "data: {\"model\":\"m\"}\n\ndata: [DONE]\n\n",
+			name:     "unknown api reads only done",
+			api:      API("embeddings"),
+			body:     "data: {\"model\":\"m\"}\n\ndata: [DONE]\n\n",
 			wantDone: true,
 		},
 	}
