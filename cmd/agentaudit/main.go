@@ -10,6 +10,7 @@
 //	agentaudit usage
 //	agentaudit approvals list --status pending
 //	agentaudit migrate
+//	agentaudit proxy --upstream https://api.openai.com
 //
 // The database is named by --db or AGENTAUDIT_DB (default
 // sqlite:agentaudit.db). The first SIGINT or SIGTERM stops the command
@@ -112,7 +113,7 @@ these forms: ` + store.AcceptedForms + `.`,
 		newLogCommand(a),
 		newUsageCommand(a),
 		newMigrateCommand(a),
-		// TODO: add newProxyCommand(a) here once cmd/agentaudit/proxy.go defines it.
+		newProxyCommand(a),
 	)
 	return root
 }
