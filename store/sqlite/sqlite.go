@@ -9,8 +9,8 @@
 // open the same file. Their writes wait for each other up to the busy
 // timeout instead of failing with "database is locked".
 //
-// Durability: the writer uses synchronous=NORMAL unless WithSynchronous says
-// otherwise. In WAL mode that keeps the database consistent after a power
+// Durability: the writer uses synchronous=NORMAL unless WithSynchronous
+// sets another mode. In WAL mode that keeps the database consistent after a power
 // loss or an operating system crash, but the transactions committed since
 // the last checkpoint may be lost then. A crash of the process alone loses
 // nothing that was committed.
@@ -37,7 +37,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
-// DefaultPath is the database file that the CLI opens when none is given.
+// DefaultPath is the conventional database file, in the working directory.
 const DefaultPath = "agentaudit.db"
 
 var (
