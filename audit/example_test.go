@@ -56,5 +56,5 @@ func ExampleLogger() {
 	// Output:
 	// llm_call chat=chat-42 at=2026-12-04T19:16:50.123Z {"provider":"openai","model":"gpt-4o-mini","usageAvailable":true,"promptTokens":120,"completionTokens":30,"totalTokens":150,"cachedInputTokens":null,"cacheWriteInputTokens":null,"reasoningTokens":null,"durationMs":812,"status":"success","stream":false}
 	// tool_execution chat=chat-42 at=2026-12-04T19:16:50.123Z {"toolName":"get_weather","status":"success","inputSummary":"{\"city\":\"Paris\"}","inputBytes":16,"durationMs":40}
-	// {Queued:0 Written:2 Dropped:0 Failed:0 Invalid:0 Retries:0}
+	// {Queued:0 Written:2 Spooled:0 Replayed:0 DeadLettered:0 Dropped:0 Failed:0 Invalid:0 Retries:0}
 }

@@ -16,6 +16,10 @@ import (
 // panics or delays. Instead, lost entries are counted in Stats and reported
 // to the error handler and the slog.Logger given as options.
 //
+// With a Spool (see WithSpool), entries that the store cannot take, or that
+// find the queue full, go to local disk instead of being dropped, and the
+// writer goroutine writes them to the store when it is back.
+//
 // A Logger is safe for concurrent use. Close it to write what is queued
 // and to stop its goroutine.
 type Logger struct {
@@ -64,12 +68,25 @@ type Logger struct {
 
 	closeOnce sync.Once
 
+	// spool, when not nil, takes what the store cannot. overflow carries
+	// the records that found the queue full from Log to the spiller
+	// goroutine, which appends them to the spool. overflowed and spilled,
+	// guarded by mu, count the records that entered overflow and those
+	// that settled from it; both grow in the same order.
+	spool      Spool
+	overflow   chan record
+	overflowed uint64
+	spilled    uint64
+	spillDone  chan struct{} // closed by the spiller when it exits
+	spoolWake  chan struct{} // the spiller appended to the spool
+
 	// Owned by the writer goroutine.
 	entries []Entry
 	// metaPerEntry is the mean metadata size of the last batch, in bytes,
 	// to size the next batch's buffer.
 	metaPerEntry int
 	reporter     reporter
+	spoolState
 }
 
 // New returns a Logger that writes to store, and starts its writer
@@ -94,6 +111,13 @@ func New(store Store, opts ...Option) *Logger {
 		cancelWrites: cancel,
 		entries:      make([]Entry, cfg.batchSize),
 		reporter:     reporter{interval: cfg.errorReportInterval},
+		spool:        cfg.spool,
+	}
+	if l.spool != nil {
+		l.overflow = make(chan record, cfg.queueSize)
+		l.spillDone = make(chan struct{})
+		l.spoolWake = make(chan struct{}, 1)
+		go l.runSpiller()
 	}
 	go l.run()
 	return l
@@ -108,8 +132,11 @@ func New(store Store, opts ...Option) *Logger {
 //
 // By default Log does not wait: it queues the entry and returns nil, or
 // drops it and returns ErrQueueFull when the queue is full (see WithBlock
-// and WithSync for the other behaviours). After Close it returns ErrClosed.
-// Log never panics.
+// and WithSync for the other behaviours). With a spool, a full queue hands
+// the entry to the spiller goroutine instead, and Log drops it only when
+// the spiller's queue, as large as the main one, is full too. Log itself
+// never touches the disk. After Close it returns ErrClosed. Log never
+// panics.
 func (l *Logger) Log(ctx context.Context, m Metadata) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -132,25 +159,28 @@ func (l *Logger) Log(ctx context.Context, m Metadata) (err error) {
 	p.createdAt = l.cfg.now().UTC()
 	p.chatID = ChatID(ctx)
 
-	seq, err := l.enqueue(ctx, &p)
+	t, err := l.enqueue(ctx, &p)
 	if err != nil || !l.cfg.sync {
 		return err
 	}
-	return l.waitSettled(ctx, seq)
+	return l.waitSettled(ctx, t)
 }
 
 // Flush returns when every entry that Log queued before the call has been
-// written or has failed for good, or when ctx ends, returning an error
-// that wraps ctx.Err(). Entries lost on the way are counted in Stats and
-// reported to the error handler, not returned. After Close, Flush returns
-// ErrClosed.
+// written, moved to the spool or has failed for good, or when ctx ends,
+// returning an error that wraps ctx.Err(). An entry counts as moved to the
+// spool once Append returned, which in the spool's strictest mode means
+// committed to stable storage. Flush does not wait for entries that wait
+// in the spool to reach the store. Entries lost on the way are counted in
+// Stats and reported to the error handler, not returned. After Close,
+// Flush returns ErrClosed.
 func (l *Logger) Flush(ctx context.Context) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		return ErrClosed
 	}
-	target := l.enqueued
+	target := ticket{queued: l.enqueued, overflowed: l.overflowed}
 	l.mu.Unlock()
 	return l.waitSettled(ctx, target)
 }
@@ -161,6 +191,12 @@ func (l *Logger) Flush(ctx context.Context) error {
 // left and still closes the store. The error joins the context's error, a
 // count of the entries lost while draining, and the store's Close error.
 // Calling Close again returns nil at once.
+//
+// With a spool, Close moves what the store cannot take to the spool instead
+// of dropping it, including what is left when ctx ends. It then writes what
+// waits in the spool to the store until the spool is empty, the store fails
+// or ctx ends; the rest stays in the spool for the next start. Close closes
+// the spool after the writer stops.
 func (l *Logger) Close(ctx context.Context) error {
 	first := false
 	l.closeOnce.Do(func() { first = true })
@@ -198,6 +234,11 @@ func (l *Logger) Close(ctx context.Context) error {
 	if lost > 0 {
 		errs = append(errs, fmt.Errorf("audit: close: %d entries were not written while draining the queue; the error handler received the causes", lost))
 	}
+	if l.spool != nil {
+		if err := l.spool.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: close spool: %w", err))
+		}
+	}
 	if err := l.closeStore(); err != nil {
 		errs = append(errs, err)
 	}
@@ -208,28 +249,49 @@ func (l *Logger) Close(ctx context.Context) error {
 func (l *Logger) Stats() Stats {
 	l.mu.Lock()
 	s := l.stats
-	s.Queued = l.count + l.inFlight
+	s.Queued = l.count + l.inFlight + int(l.overflowed-l.spilled)
 	l.mu.Unlock()
 	s.Invalid = l.invalid.Load()
 	return s
 }
 
+// ticket is the position of an entry, or of the last entry a Flush waits
+// for, in the two queues: the main queue's enqueued count and the
+// overflow's overflowed count just after it went in. Zero waits for
+// nothing in that queue.
+type ticket struct {
+	queued     uint64
+	overflowed uint64
+}
+
 // enqueue copies p into the queue, with an id that sorts after those of
-// the entries queued before it, and returns its sequence number: the value
-// of enqueued once it is in.
-func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (uint64, error) {
+// the entries queued before it, and returns its ticket. When the queue is
+// full and there is a spool, it hands the entry to the spiller instead.
+func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (ticket, error) {
 	l.mu.Lock()
 	if l.count == len(l.ring) && !l.closed && l.cfg.blockTimeout > 0 {
 		l.waitForRoom(ctx)
 	}
 	if l.closed {
 		l.mu.Unlock()
-		return 0, ErrClosed
+		return ticket{}, ErrClosed
 	}
 	if l.count == len(l.ring) {
-		l.onDropLocked(1, nil, lossQueueFull, ErrQueueFull)
+		if l.overflow != nil {
+			var rec record
+			rec.set(p, processIDs.next(p.createdAt))
+			select {
+			case l.overflow <- rec:
+				l.overflowed++
+				t := ticket{overflowed: l.overflowed}
+				l.mu.Unlock()
+				return t, nil
+			default:
+			}
+		}
+		l.onDropLocked(1, lossQueueFull, ErrQueueFull)
 		l.mu.Unlock()
-		return 0, ErrQueueFull
+		return ticket{}, ErrQueueFull
 	}
 
 	i := l.head + l.count
@@ -239,14 +301,14 @@ func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (uint64, error) {
 	l.ring[i].set(p, processIDs.next(p.createdAt))
 	l.count++
 	l.enqueued++
-	seq := l.enqueued
+	t := ticket{queued: l.enqueued}
 	fullBatch := l.count-l.encoding >= l.cfg.batchSize
 	l.mu.Unlock()
 
 	if fullBatch {
 		notify(l.wake)
 	}
-	return seq, nil
+	return t, nil
 }
 
 // waitForRoom waits, with mu held on entry and on return, until the queue
@@ -273,12 +335,12 @@ func (l *Logger) waitForRoom(ctx context.Context) {
 	}
 }
 
-// waitSettled returns when the first seq records ever queued have settled,
-// when ctx ends, or when the writer has exited.
-func (l *Logger) waitSettled(ctx context.Context, seq uint64) error {
+// waitSettled returns when the records up to t in both queues have
+// settled, when ctx ends, or when the writer has exited.
+func (l *Logger) waitSettled(ctx context.Context, t ticket) error {
 	for {
 		l.mu.Lock()
-		if l.settled >= seq {
+		if l.settledLocked(t) {
 			l.mu.Unlock()
 			return nil
 		}
@@ -286,7 +348,7 @@ func (l *Logger) waitSettled(ctx context.Context, seq uint64) error {
 			l.progress = make(chan struct{})
 		}
 		progress := l.progress
-		waiting := seq - l.settled
+		waiting := sub0(t.queued, l.settled) + sub0(t.overflowed, l.spilled)
 		l.mu.Unlock()
 
 		notify(l.flushNow)
@@ -296,7 +358,7 @@ func (l *Logger) waitSettled(ctx context.Context, seq uint64) error {
 			return fmt.Errorf("audit: %d entries not yet written when the context ended: %w", waiting, ctx.Err())
 		case <-l.done:
 			l.mu.Lock()
-			settled := l.settled >= seq
+			settled := l.settledLocked(t)
 			l.mu.Unlock()
 			if settled {
 				return nil
@@ -304,6 +366,18 @@ func (l *Logger) waitSettled(ctx context.Context, seq uint64) error {
 			return ErrClosed
 		}
 	}
+}
+
+func (l *Logger) settledLocked(t ticket) bool {
+	return l.settled >= t.queued && l.spilled >= t.overflowed
+}
+
+// sub0 returns a-b, or 0 when b >= a.
+func sub0(a, b uint64) uint64 {
+	if b >= a {
+		return 0
+	}
+	return a - b
 }
 
 // closeStore closes the store, turning a panic into an error.

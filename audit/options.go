@@ -46,6 +46,7 @@ type config struct {
 	sync                bool
 	errorHandler        func(error)
 	logger              *slog.Logger
+	spool               Spool
 	now                 func() time.Time
 	errorReportInterval time.Duration
 }
@@ -188,6 +189,32 @@ func WithLogger(l *slog.Logger) Option {
 			c.logger = l
 		}
 	}
+}
+
+// WithSpool makes the Logger keep on local disk, in s, the entries it
+// would otherwise drop, and write them to the store later. Without a
+// spool, a transient store error is retried in memory (see WithMaxRetries)
+// and the batch is dropped when the retries run out. With one:
+//
+//   - a transient store error moves the batch to the spool at once, and the
+//     Logger enters an outage: it moves every following batch to the spool
+//     without calling the store, and probes the store with the oldest
+//     spooled batch after each backoff (see WithRetryBackoff) until an
+//     insert succeeds;
+//   - an entry that finds the queue full goes to a second queue of the same
+//     size, which a goroutine owned by the Logger appends to the spool;
+//   - the writer goroutine writes the spooled entries to the store, oldest
+//     first, once the store takes entries again, and at start for the
+//     entries an earlier process left in the spool;
+//   - entries the store refuses for good are counted as Failed and kept in
+//     the spool's dead-letter file;
+//   - entries are dropped, counted and reported only when the spool cannot
+//     take them, because it is full or its disk fails.
+//
+// The Logger closes s in Close. By default there is no spool; a nil s
+// keeps that.
+func WithSpool(s Spool) Option {
+	return func(c *config) { c.spool = s }
 }
 
 // WithClock sets the clock that stamps entries (Entry.CreatedAt and the

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // record is one entry in the queue: a copy of the metadata that the Logger
@@ -104,6 +106,7 @@ func (r *record) set(p *pendingEntry, id [16]byte) {
 			}
 		}
 		r.call.Usage = Usage{Available: p.call.Available}
+		r.call.Error = capError(r.call.Error)
 		r.tool = ToolExecution{}
 		return
 	}
@@ -114,4 +117,28 @@ func (r *record) set(p *pendingEntry, id [16]byte) {
 	r.tool.Input = nil
 	r.tool.InputSummary = p.inputSummary
 	r.tool.InputBytes = p.inputBytes
+	r.tool.Error = capError(r.tool.Error)
+}
+
+// MaxErrorBytes is the most bytes of error text an entry stores. Log cuts
+// a longer Error of an LLMCall or a ToolExecution on a character boundary
+// and ends it with a marker giving the original size, such as
+// "… (truncated, 182034 bytes)", so that a provider's HTML error page
+// cannot push a row past a database's statement size limit (100,000 bytes
+// on Cloudflare D1). The marker counts towards the limit.
+const MaxErrorBytes = 4096
+
+// capError returns s, or s cut to MaxErrorBytes with the marker.
+func capError(s string) string {
+	if len(s) <= MaxErrorBytes {
+		return s
+	}
+	marker := "… (truncated, " + strconv.Itoa(len(s)) + " bytes)"
+	cut := MaxErrorBytes - len(marker)
+	// Back up to the start of a character, so no UTF-8 sequence is split.
+	// Text that is not UTF-8 stops after at most utf8.UTFMax steps.
+	for i := 0; i < utf8.UTFMax && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	return s[:cut] + marker
 }

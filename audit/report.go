@@ -16,6 +16,7 @@ const (
 	lossClosed                             // dropped: Close's context ended first
 	lossPermanent                          // failed: an error that IsPermanent reports
 	lossRejected                           // failed: named in a *RejectedError
+	lossSpoolFailed                        // dropped: the spool could not take them
 	numLossReasons
 )
 
@@ -31,6 +32,8 @@ func (r lossReason) String() string {
 		return "permanent_error"
 	case lossRejected:
 		return "rejected"
+	case lossSpoolFailed:
+		return "spool_failed"
 	}
 	return fmt.Sprintf("lossReason(%d)", int(r))
 }
@@ -67,6 +70,8 @@ func (e *LossError) Error() string {
 		return fmt.Sprintf("audit: dropped %d entries because Close's context ended before they were written; give Close a longer timeout", e.Entries)
 	case lossPermanent:
 		return fmt.Sprintf("audit: %d entries failed with an error that retrying cannot fix: %v", e.Entries, e.Err)
+	case lossSpoolFailed:
+		return fmt.Sprintf("audit: dropped %d entries because the store could not take them and neither could the spool: %v", e.Entries, e.Err)
 	default:
 		return fmt.Sprintf("audit: %d entries failed: %v", e.Entries, e.Err)
 	}
@@ -81,16 +86,12 @@ type pendingLoss struct {
 }
 
 // onDropLocked is the one place where entries leave the Logger without
-// being written: it counts n lost entries and queues their report. The
-// caller holds l.mu. Lost holds the encoded entries when the writer gives
-// up on a batch, and is nil when Log drops an entry because the queue is
-// full, which happens on Log's goroutine.
-//
-// NOTE: a disk spool for failed and overflowing entries would take lost
-// here and write it back later. It must not block, because Log calls this
-// with l.mu held, and it would need Log to encode the entries it drops.
-func (l *Logger) onDropLocked(n int, lost []Entry, reason lossReason, cause error) {
-	_ = lost // kept for the spool described above
+// being written or spooled: it counts n lost entries and queues their
+// report. The caller holds l.mu. With a spool, the writer and the spiller
+// first offer the entries to the spool (see rescue and spill), so only
+// what the spool could not take, or what the store refused for good,
+// arrives here.
+func (l *Logger) onDropLocked(n int, reason lossReason, cause error) {
 	count := uint64(n)
 	if reason.failed() {
 		l.stats.Failed += count

@@ -11,11 +11,20 @@ import (
 
 // run is the writer goroutine. It writes full batches as soon as they are
 // queued, partial ones every flush interval or when a caller waits, and
-// drains the queue when Close stops it.
+// drains the queue when Close stops it. With a spool, it also writes the
+// spooled entries to the store, one batch per turn, and probes the store
+// during an outage.
 func (l *Logger) run() {
 	defer close(l.done)
 	ticker := time.NewTicker(l.cfg.flushInterval)
 	defer ticker.Stop()
+	var replay *time.Timer
+	var replayC <-chan time.Time
+	if l.spool != nil {
+		replay = time.NewTimer(0) // entries an earlier process left come first
+		defer replay.Stop()
+		replayC = replay.C
+	}
 
 	for {
 		select {
@@ -25,11 +34,22 @@ func (l *Logger) run() {
 			l.writeQueued(true)
 		case <-l.flushNow:
 			l.writeQueued(true)
+		case <-replayC:
+			l.replayStep()
+		case <-l.spoolWake:
+			l.spoolIdle = false
 		case <-l.stop:
 			// Log rejects new entries by now, so this empties the queue.
 			l.writeQueued(true)
+			if l.spool != nil {
+				<-l.spillDone
+				l.drainSpool()
+			}
 			l.report(true)
 			return
+		}
+		if replay != nil {
+			l.scheduleReplay(replay)
 		}
 		l.report(false)
 	}
@@ -66,7 +86,10 @@ func (l *Logger) takeBatch(all bool, target uint64) []Entry {
 
 	// Log writes only past the records reserved above, so they can be
 	// read without the lock.
-	entries := l.encode(start, n)
+	entries := l.entries[:n]
+	l.metaPerEntry = encodeRecords(entries, func(i int) *record {
+		return &l.ring[(start+i)%len(l.ring)]
+	}, l.metaPerEntry)
 
 	l.mu.Lock()
 	for i := range n {
@@ -92,20 +115,29 @@ type batchOutcome struct {
 }
 
 // writeBatch writes entries to the store, retrying transient errors, and
-// settles every one of them.
+// settles every one of them. With a spool, what the store does not take
+// goes to the spool or its dead-letter file, and during an outage the
+// whole batch goes to the spool without a store call.
 func (l *Logger) writeBatch(entries []Entry) {
-	out := l.insertWithRetry(entries)
+	var out batchOutcome
+	if l.spool != nil && l.outage {
+		out = loseAll(entries, lossRetriesExhausted, errOutage)
+	} else {
+		out = l.insertWithRetry(entries)
+	}
+	var kept rescued
+	if l.spool != nil && len(out.lost) > 0 {
+		kept = l.rescue(entries, &out)
+	}
 
 	// Count the outcome and report losses before the batch settles, so that
 	// a Flush that returns has seen both.
 	l.mu.Lock()
 	l.stats.Written += uint64(out.written)
+	l.stats.Spooled += uint64(kept.spooled)
+	l.stats.DeadLettered += uint64(kept.deadLettered)
 	if len(out.lost) > 0 {
-		lost := make([]Entry, len(out.lost))
-		for i, j := range out.lost {
-			lost[i] = entries[j]
-		}
-		l.onDropLocked(len(lost), lost, out.reason, out.cause)
+		l.onDropLocked(len(out.lost), out.reason, out.cause)
 	}
 	l.inFlight = 0
 	l.mu.Unlock()
@@ -119,16 +151,17 @@ func (l *Logger) writeBatch(entries []Entry) {
 	clear(entries)
 }
 
-// encode builds the store entries of the n records from ring index start
-// in l.entries. The ids of a batch share one string and the metadata one
-// new buffer, which the store may keep.
-func (l *Logger) encode(start, n int) []Entry {
+// encodeRecords builds in entries the store entries of the records that
+// rec returns for each index, and returns their mean metadata size, for
+// the next call's metaPerEntry. The ids of a batch share one string and
+// the metadata one new buffer, which the store may keep.
+func encodeRecords(entries []Entry, rec func(i int) *record, metaPerEntry int) int {
+	n := len(entries)
 	ids := make([]byte, 0, 36*n)
-	perEntry := max(l.metaPerEntry+l.metaPerEntry/4, 256)
+	perEntry := max(metaPerEntry+metaPerEntry/4, 256)
 	meta := make([]byte, 0, n*perEntry)
-	entries := l.entries[:n]
 	for i := range entries {
-		rec := &l.ring[(start+i)%len(l.ring)]
+		rec := rec(i)
 		ids = appendID(ids, rec.id)
 		begin := len(meta)
 		meta = appendMetadata(meta, rec)
@@ -141,13 +174,12 @@ func (l *Logger) encode(start, n int) []Entry {
 			Metadata:  meta[begin:len(meta):len(meta)],
 		}
 	}
-	l.metaPerEntry = len(meta) / n
 
 	idText := string(ids)
 	for i := range entries {
 		entries[i].ID = idText[36*i : 36*(i+1)]
 	}
-	return entries
+	return len(meta) / n
 }
 
 // insertWithRetry writes entries, retrying transient errors with backoff
@@ -170,6 +202,11 @@ func (l *Logger) insertWithRetry(entries []Entry) batchOutcome {
 			return loseAll(entries, lossPermanent, err)
 		case l.aborted():
 			return loseAll(entries, lossClosed, err)
+		case l.spool != nil:
+			// The spool is the retry: the batch goes there at once, and the
+			// outage probes decide when the store is back.
+			l.beginOutage(err)
+			return loseAll(entries, lossRetriesExhausted, err)
 		case attempt > l.cfg.maxRetries:
 			return loseAll(entries, lossRetriesExhausted, fmt.Errorf("%d attempts: %w", attempt, err))
 		}
