@@ -342,11 +342,14 @@ func TestRequestBodyForwardedIntact(t *testing.T) {
 		name    string
 		body    string
 		getBody bool
+		shared  bool // GetBody rewinds and returns the reader Body reads
 	}{
-		{"small with GetBody", small, true},
-		{"small without GetBody", small, false},
-		{"large with GetBody", large, true},
-		{"large without GetBody", large, false},
+		{"small with GetBody", small, true, false},
+		{"small without GetBody", small, false, false},
+		{"small with shared GetBody", small, true, true},
+		{"large with GetBody", large, true, false},
+		{"large without GetBody", large, false, false},
+		{"large with shared GetBody", large, true, true},
 	}
 	response := fixtures.Read(t, "openai/chat-basic.response.json")
 	for _, tt := range tests {
@@ -368,6 +371,15 @@ func TestRequestBodyForwardedIntact(t *testing.T) {
 			req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/chat/completions", body)
 			if err != nil {
 				t.Fatalf("new request: %v", err)
+			}
+			if tt.shared {
+				// openai-go sets up a *bytes.Reader body this way.
+				shared := bytes.NewReader([]byte(tt.body))
+				req.GetBody = func() (io.ReadCloser, error) {
+					_, err := shared.Seek(0, io.SeekStart)
+					return io.NopCloser(shared), err
+				}
+				req.Body, _ = req.GetBody()
 			}
 			if got := req.GetBody != nil; got != tt.getBody {
 				t.Fatalf("request has GetBody = %v, want %v", got, tt.getBody)

@@ -13,9 +13,8 @@ import (
 type requestInfo struct {
 	model   string
 	streams bool
-	// scanner is set for a body longer than the head that has no GetBody.
-	// It scans the rest as the transport forwards it, and its model is read
-	// when the call ends.
+	// scanner is set for a body longer than the head. It scans the rest as
+	// the transport forwards it, and its model is read when the call ends.
 	scanner *memberScanner
 }
 
@@ -32,43 +31,21 @@ func (ri *requestInfo) streamRequested() bool {
 // inspectRequest reads the requested model and stream flag from req's
 // body, and returns the request to forward in place of req.
 //
-// Up to max bytes are read first and parsed with the wire package. A longer
-// body is scanned whole for its top-level "model" and "stream" members,
-// keeping only those.
+// Up to max bytes are read from req.Body and parsed with the wire package.
+// The returned request is a shallow copy of req whose body yields those
+// bytes and then the rest of the original, so the body is forwarded intact
+// and the original is still the one closed. The rest of a longer body is
+// scanned for its top-level "model" and "stream" members as the transport
+// forwards it. A failed read is replayed to the transport after the bytes
+// read before it.
 //
-// When req.GetBody is set, as it is for the SDKs' requests and for
-// http.NewRequest with an in-memory body, the body is read from a fresh
-// copy and req itself is forwarded unchanged, so the SDKs' retries still
-// work. Otherwise the head is read from req.Body, and a shallow copy of req
-// is returned whose body yields the head and then the rest of the original,
-// scanning the rest as the transport reads it. The body is forwarded
-// intact, and the original is still the one closed. A failed fresh copy
-// only leaves the model unknown; a failed read of req.Body is replayed to
-// the transport after the bytes read before it.
+// req.GetBody is kept, so the SDKs' retries and the transport's rewinds
+// still work. It is not used to read a copy, because a GetBody may return
+// the reader that req.Body reads too; openai-go's does for a *bytes.Reader
+// body.
 func inspectRequest(req *http.Request, api wire.API, max int) (*http.Request, requestInfo) {
 	if req.Body == nil || req.Body == http.NoBody {
 		return req, requestInfo{}
-	}
-
-	if req.GetBody != nil {
-		rc, err := req.GetBody()
-		if err != nil {
-			return req, requestInfo{}
-		}
-		// The copy is ours alone; a failed close cannot affect the request.
-		defer rc.Close()
-		head, err := readHead(rc, max, req.ContentLength)
-		if errors.Is(err, io.EOF) {
-			return req, parseHead(api, head)
-		}
-		var sc memberScanner
-		_, _ = sc.Write(head)
-		if err == nil {
-			// A bytes.Reader copy is written to the scanner without copying.
-			_, _ = io.Copy(&sc, rc)
-		}
-		model, stream := sc.result()
-		return req, requestInfo{model: model, streams: stream}
 	}
 
 	orig := req.Body
