@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
@@ -206,6 +207,53 @@ func waitStored(t *testing.T, logger *audit.Logger, store *memoryStore, n int) [
 			t.Fatalf("store holds %d entries after 10s, want %d", len(store.snapshot()), n)
 		}
 		<-tick.C
+	}
+}
+
+// TestProxyDecompressesForTheTrail checks that a client's Accept-Encoding
+// does not leave the interceptor with a compressed body to parse.
+func TestProxyDecompressesForTheTrail(t *testing.T) {
+	body := fixtures.Read(t, "openai/chat-basic.response.json")
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			_, _ = w.Write(body)
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+	}))
+	defer upstream.Close()
+	target, _ := url.Parse(upstream.URL)
+	logger, store := newMemoryLogger(t)
+	proxy := httptest.NewServer(newProxyHandler(target, logger, discardLog(), nil))
+	defer proxy.Close()
+
+	req, err := http.NewRequest(http.MethodPost, proxy.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-3.5-turbo"}`))
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	// Set by hand, Accept-Encoding turns off the client's own decompression.
+	req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("Do() error = %v, want nil", err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Errorf("client received %d bytes (%v), want the %d uncompressed bytes", len(got), err, len(body))
+	}
+
+	entries := waitStored(t, logger, store, 1)
+	var call audit.LLMCall
+	if err := json.Unmarshal(entries[0].Metadata, &call); err != nil {
+		t.Fatalf("decode metadata: %v", err)
+	}
+	if !call.Usage.Available || call.TotalTokens == nil || *call.TotalTokens != 44 {
+		t.Errorf("entry = %s, want the usage of 44 tokens", entries[0].Metadata)
 	}
 }
 
