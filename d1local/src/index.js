@@ -24,7 +24,25 @@ const TRANSACTION_CONTROL = /^(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 const MAX_LOGGED_STATEMENTS = 20000;
 const LOGGED_SQL_CHARS = 300;
 
+// Counters are kept for all requests and, apart, for each value of the
+// X-D1local-Client request header, so that test processes running at the
+// same time can each measure their own requests.
+const CLIENT_HEADER = "X-D1local-Client";
 const stats = newStats();
+const statsByClient = new Map();
+
+function clientStats(request) {
+	const client = request.headers.get(CLIENT_HEADER);
+	if (!client) {
+		return null;
+	}
+	let s = statsByClient.get(client);
+	if (!s) {
+		s = newStats();
+		statsByClient.set(client, s);
+	}
+	return s;
+}
 
 function newStats() {
 	return {
@@ -45,7 +63,7 @@ export default {
 
 		const url = new URL(request.url);
 		if (url.pathname === "/__test/statements") {
-			return statementsEndpoint(request);
+			return statementsEndpoint(request, url);
 		}
 		if (url.pathname === "/__test/reset") {
 			return resetEndpoint(request, env, url);
@@ -73,18 +91,24 @@ export default {
 		} catch (err) {
 			return failure(400, 7400, `The request is malformed: ${err.message}`);
 		}
-		stats.requests++;
-		return query(db, body);
+		const own = clientStats(request);
+		for (const s of own ? [stats, own] : [stats]) {
+			s.requests++;
+		}
+		return query(db, body, own);
 	},
 };
 
-async function query(db, body) {
+async function query(db, body, own) {
 	const statements = Array.isArray(body?.batch) ? body.batch : [body];
 	for (const s of statements) {
 		if (typeof s?.sql !== "string" || (s.params !== undefined && !Array.isArray(s.params))) {
 			return failure(400, 7400, "The request is malformed: each query needs a string sql and an optional params array");
 		}
-		record(s);
+		record(stats, s);
+		if (own) {
+			record(own, s);
+		}
 	}
 
 	try {
@@ -101,7 +125,7 @@ async function query(db, body) {
 	}
 }
 
-function record(statement) {
+function record(stats, statement) {
 	const params = statement.params?.length ?? 0;
 	const sqlBytes = new TextEncoder().encode(statement.sql).length;
 	stats.statements++;
@@ -131,10 +155,17 @@ function stripLeadingComments(sql) {
 	}
 }
 
-function statementsEndpoint(request) {
+// statementsEndpoint returns the counters of the client named by the
+// "client" query parameter, or of all requests without one.
+function statementsEndpoint(request, url) {
+	const client = url.searchParams.get("client");
 	if (request.method === "DELETE") {
 		Object.assign(stats, newStats());
+		statsByClient.clear();
 		return Response.json({ success: true });
+	}
+	if (client) {
+		return Response.json(statsByClient.get(client) ?? newStats());
 	}
 	return Response.json(stats);
 }
