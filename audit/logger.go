@@ -133,10 +133,11 @@ func New(store Store, opts ...Option) *Logger {
 // By default Log does not wait: it queues the entry and returns nil, or
 // drops it and returns ErrQueueFull when the queue is full (see WithBlock
 // and WithSync for the other behaviours). With a spool, a full queue hands
-// the entry to the spiller goroutine instead, and Log drops it only when
-// the spiller's queue, as large as the main one, is full too. Log itself
-// never touches the disk. After Close it returns ErrClosed. Log never
-// panics.
+// the entry to the spiller goroutine instead; when the spiller's queue, as
+// large as the main one, is full too, Log waits for room up to
+// DefaultSpoolBlock, or the WithBlock timeout, before it drops the entry.
+// Log itself never touches the disk. After Close it returns ErrClosed.
+// Log never panics.
 func (l *Logger) Log(ctx context.Context, m Metadata) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -267,17 +268,28 @@ type ticket struct {
 // enqueue copies p into the queue, with an id that sorts after those of
 // the entries queued before it, and returns its ticket. When the queue is
 // full and there is a spool, it hands the entry to the spiller instead.
+// When there is no room in either, it waits for room up to the block
+// timeout, then drops the entry.
 func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (ticket, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+
 	l.mu.Lock()
-	if l.count == len(l.ring) && !l.closed && l.cfg.blockTimeout > 0 {
-		l.waitForRoom(ctx)
-	}
-	if l.closed {
-		l.mu.Unlock()
-		return ticket{}, ErrClosed
-	}
-	if l.count == len(l.ring) {
+	for {
+		if l.closed {
+			l.mu.Unlock()
+			return ticket{}, ErrClosed
+		}
+		if l.count < len(l.ring) {
+			break
+		}
 		if l.overflow != nil {
+			// The send happens under mu, so the overflow's order and the
+			// overflowed count agree, which Flush relies on.
 			var rec record
 			rec.set(p, processIDs.next(p.createdAt))
 			select {
@@ -289,9 +301,15 @@ func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (ticket, error) {
 			default:
 			}
 		}
-		l.onDropLocked(1, lossQueueFull, ErrQueueFull)
-		l.mu.Unlock()
-		return ticket{}, ErrQueueFull
+
+		if timer == nil && l.blockTimeout() > 0 {
+			timer = time.NewTimer(l.blockTimeout())
+		}
+		if timer == nil || !l.waitForRoom(ctx, timer) {
+			l.onDropLocked(1, lossQueueFull, ErrQueueFull)
+			l.mu.Unlock()
+			return ticket{}, ErrQueueFull
+		}
 	}
 
 	i := l.head + l.count
@@ -311,27 +329,32 @@ func (l *Logger) enqueue(ctx context.Context, p *pendingEntry) (ticket, error) {
 	return t, nil
 }
 
-// waitForRoom waits, with mu held on entry and on return, until the queue
-// has room, the Logger closes, the block timeout passes or ctx ends.
-func (l *Logger) waitForRoom(ctx context.Context) {
-	timer := time.NewTimer(l.cfg.blockTimeout)
-	defer timer.Stop()
-	for l.count == len(l.ring) && !l.closed {
-		if l.space == nil {
-			l.space = make(chan struct{})
-		}
-		space := l.space
-		l.mu.Unlock()
-		select {
-		case <-space:
-			l.mu.Lock()
-		case <-timer.C:
-			l.mu.Lock()
-			return
-		case <-ctx.Done():
-			l.mu.Lock()
-			return
-		}
+// blockTimeout returns how long Log waits for room: the WithBlock timeout,
+// or with a spool DefaultSpoolBlock when none is set.
+func (l *Logger) blockTimeout() time.Duration {
+	if l.cfg.blockTimeout == 0 && l.spool != nil {
+		return DefaultSpoolBlock
+	}
+	return l.cfg.blockTimeout
+}
+
+// waitForRoom waits, with mu held on entry and on return, until the writer
+// or the spiller frees room, or the Logger closes. It reports false when
+// timer fires or ctx ends first.
+func (l *Logger) waitForRoom(ctx context.Context, timer *time.Timer) bool {
+	if l.space == nil {
+		l.space = make(chan struct{})
+	}
+	space := l.space
+	l.mu.Unlock()
+	defer l.mu.Lock()
+	select {
+	case <-space:
+		return true
+	case <-timer.C:
+		return false
+	case <-ctx.Done():
+		return false
 	}
 }
 

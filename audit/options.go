@@ -29,6 +29,11 @@ const (
 	// DefaultErrorReportInterval is the shortest time between two reports
 	// of the same kind of error to the error handler and the slog.Logger.
 	DefaultErrorReportInterval = 10 * time.Second
+	// DefaultSpoolBlock is how long Log waits for room, with a spool and
+	// without WithBlock, when both the queue and the spiller's queue are
+	// full: it makes a caller that logs faster than the disk takes entries
+	// wait for it, instead of losing entries.
+	DefaultSpoolBlock = time.Second
 )
 
 // Option configures a Logger in New.
@@ -152,7 +157,8 @@ func WithWriteTimeout(d time.Duration) Option {
 // WithBlock makes Log wait up to d for room when the queue is full, instead
 // of dropping the entry at once. Log still returns ErrQueueFull, having
 // dropped the entry, when d passes or its context ends first. By default
-// Log does not wait; d <= 0 keeps that.
+// Log does not wait, or with a spool waits up to DefaultSpoolBlock; d <= 0
+// keeps that.
 func WithBlock(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -203,6 +209,10 @@ func WithLogger(l *slog.Logger) Option {
 //     insert succeeds;
 //   - an entry that finds the queue full goes to a second queue of the same
 //     size, which a goroutine owned by the Logger appends to the spool;
+//     when that queue is full too, Log waits for room up to the block
+//     timeout (see WithBlock and DefaultSpoolBlock), so a caller that logs
+//     faster than the disk takes entries is slowed down, not robbed; Log
+//     itself never reads or writes a file;
 //   - the writer goroutine writes the spooled entries to the store, oldest
 //     first, once the store takes entries again, and at start for the
 //     entries an earlier process left in the spool;

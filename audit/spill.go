@@ -88,6 +88,7 @@ func (l *Logger) spill(batch []record, entries []Entry, metaPerEntry int) int {
 	}
 	l.spilled += uint64(len(batch))
 	broadcast(&l.progress)
+	broadcast(&l.space)
 	l.mu.Unlock()
 
 	clear(batch) // drop references to strings

@@ -302,7 +302,7 @@ func TestUnknownEndpointPassesThrough(t *testing.T) {
 		return http.DefaultTransport.RoundTrip(req)
 	})
 	client := &http.Client{Transport: Transport(tr.logger, base)}
-	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/embeddings", strings.NewReader(`{"model":"e"}`))
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/v1/files", strings.NewReader(`{"model":"e"}`))
 	if err != nil {
 		t.Fatalf("new request: %v", err)
 	}
@@ -333,6 +333,48 @@ func TestUnknownEndpointPassesThrough(t *testing.T) {
 type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestEmbeddingsDeploymentModel checks an Azure OpenAI embeddings call
+// whose body names no model: the deployment in the path is the requested
+// model, and the usage has input tokens only.
+func TestEmbeddingsDeploymentModel(t *testing.T) {
+	const body = `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.0023,-0.0093]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	tr := newTrail(t)
+	client := &http.Client{Transport: Transport(tr.logger, nil, WithProvider("azure-openai"))}
+
+	resp := postJSON(t, context.Background(), client,
+		srv.URL+"/openai/deployments/embed-prod/embeddings?api-version=2024-10-21", `{"input":"hello"}`)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	resp.Body.Close()
+
+	want := map[string]any{
+		"provider":              "azure-openai",
+		"api":                   "embeddings",
+		"model":                 "embed-prod",
+		"responseModel":         "text-embedding-3-small",
+		"status":                "success",
+		"httpStatus":            float64(200),
+		"stream":                false,
+		"usageAvailable":        true,
+		"promptTokens":          float64(8),
+		"completionTokens":      nil,
+		"totalTokens":           nil,
+		"cachedInputTokens":     nil,
+		"cacheWriteInputTokens": nil,
+		"reasoningTokens":       nil,
+		"providerTotalTokens":   float64(8),
+	}
+	for _, d := range diffMetadata(tr.one(t), want) {
+		t.Error(d)
+	}
+}
 
 func TestRequestBodyForwardedIntact(t *testing.T) {
 	history := strings.Repeat(`{"role":"user","content":"`+strings.Repeat("x", 1000)+`"},`, 200)

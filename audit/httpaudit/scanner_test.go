@@ -155,6 +155,7 @@ func TestModelFromPath(t *testing.T) {
 		{"/v1beta/models/gemini-2.5-flash:generateContent", "gemini-2.5-flash"},
 		{"/openai/deployments/gpt-4o-prod/chat/completions", "gpt-4o-prod"},
 		{"/openai/deployments/my%20dep/chat/completions", "my dep"},
+		{"/openai/deployments/text-embedding-3-small/embeddings", "text-embedding-3-small"},
 		{"/v1/chat/completions", ""},
 	}
 	for _, tt := range tests {

@@ -106,11 +106,25 @@ type memStore struct {
 	down    error
 	// reject, when not nil, names entries the store refuses for good.
 	reject func(audit.Entry) error
+	// gate, when not nil, holds every call until it is closed or the
+	// call's context ends.
+	gate chan struct{}
 }
 
 func newMemStore() *memStore { return &memStore{rows: map[string]audit.Entry{}} }
 
 func (s *memStore) InsertEntries(ctx context.Context, entries []audit.Entry) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.down != nil {

@@ -525,6 +525,32 @@ func (s *Spool) Close() error {
 	return errors.Join(errs...)
 }
 
+// syncUnlocked commits the active segment without holding mu during the
+// fsync, so that appends go on meanwhile. It ignores the error of a
+// segment that was sealed or deleted during the fsync: seal commits it
+// itself, and a deleted segment holds nothing left to commit.
+func (s *Spool) syncUnlocked() error {
+	s.mu.Lock()
+	f := s.active
+	if f == nil || !s.dirty || s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.dirty = false
+	path := s.activePath()
+	s.mu.Unlock()
+
+	err := f.Sync()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && s.active == f {
+		s.dirty = true // try again at the next tick
+		return fmt.Errorf("spool: fsync %q: %w", path, err)
+	}
+	return nil
+}
+
 // syncLoop commits appended records every sync interval until Close.
 func (s *Spool) syncLoop() {
 	defer close(s.done)
@@ -533,10 +559,7 @@ func (s *Spool) syncLoop() {
 	for {
 		select {
 		case <-ticker.C:
-			s.mu.Lock()
-			err := s.syncLocked()
-			s.mu.Unlock()
-			if err != nil {
+			if err := s.syncUnlocked(); err != nil {
 				s.cfg.logger.Error("spool: commit failed; an operating system crash may lose the records appended since the last commit",
 					"dir", s.dir, "error", err)
 			}

@@ -156,12 +156,37 @@ func TestParseBody(t *testing.T) {
 			}},
 		},
 		{
-			name: "unknown api error", api: API("embeddings"),
+			name: "embeddings success", api: Embeddings,
+			body: `{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.0023,-0.0093]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}`,
+			want: Result{ResponseModel: "text-embedding-3-small", Usage: audit.Usage{
+				Available: true, PromptTokens: n(8), ProviderTotalTokens: n(8),
+			}},
+		},
+		{
+			name: "embeddings completion reported as 0", api: Embeddings,
+			body: `{"model":"e","usage":{"prompt_tokens":3,"completion_tokens":0,"total_tokens":3}}`,
+			want: Result{ResponseModel: "e", Usage: audit.Usage{
+				Available: true, PromptTokens: n(3), CompletionTokens: n(0), TotalTokens: n(3),
+				ProviderTotalTokens: n(3),
+			}},
+		},
+		{
+			name: "embeddings without usage", api: Embeddings,
+			body: `{"object":"list","data":[],"model":"e"}`,
+			want: Result{ResponseModel: "e"},
+		},
+		{
+			name: "embeddings error", api: Embeddings,
 			body: `{"error":{"code":"401","message":"Access denied"}}`,
 			want: Result{Failed: true, ErrorMessage: "Access denied"},
 		},
 		{
-			name: "unknown api success", api: API("embeddings"),
+			name: "unknown api error", api: API("unknown"),
+			body: `{"error":{"code":"401","message":"Access denied"}}`,
+			want: Result{Failed: true, ErrorMessage: "Access denied"},
+		},
+		{
+			name: "unknown api success", api: API("unknown"),
 			body: `{"model":"e","usage":{"prompt_tokens":3,"total_tokens":3}}`,
 			want: Result{},
 		},

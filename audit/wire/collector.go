@@ -65,8 +65,8 @@ func (c *collector) setFinish(reason *string) {
 	}
 }
 
-// errorBody reads a body of an API the package does not model, such as
-// embeddings, for its error alone.
+// errorBody reads a body of an API the package does not model for its
+// error alone.
 func (c *collector) errorBody(data []byte) bool {
 	var body struct {
 		Error errorField `json:"error"`

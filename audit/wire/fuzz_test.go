@@ -10,7 +10,7 @@ import (
 
 // fuzzAPIs lists the APIs a fuzz input picks from by index; the last is
 // one the package does not model.
-var fuzzAPIs = []API{ChatCompletions, Responses, AnthropicMessages, GeminiGenerateContent, API("embeddings")}
+var fuzzAPIs = []API{ChatCompletions, Responses, AnthropicMessages, GeminiGenerateContent, Embeddings, API("unknown")}
 
 func fuzzAPI(i uint8) API {
 	return fuzzAPIs[int(i)%len(fuzzAPIs)]

@@ -18,6 +18,8 @@ import (
 //	/v1/messages                                   AnthropicMessages
 //	/v1beta/models/{model}:generateContent,
 //	.../models/{model}:streamGenerateContent       GeminiGenerateContent
+//	/v1/embeddings,
+//	/openai/deployments/{name}/embeddings          Embeddings
 func DetectAPI(method, urlPath string) (API, bool) {
 	if !strings.EqualFold(method, "POST") {
 		return "", false
@@ -36,6 +38,8 @@ func DetectAPI(method, urlPath string) (API, bool) {
 	case strings.HasSuffix(path, ":generateContent"),
 		strings.HasSuffix(path, ":streamGenerateContent"):
 		return GeminiGenerateContent, true
+	case strings.HasSuffix(path, "/embeddings"):
+		return Embeddings, true
 	}
 	return "", false
 }

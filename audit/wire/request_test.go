@@ -88,7 +88,7 @@ func TestDetectAPIRecorded(t *testing.T) {
 		t.Run(x.want.File, func(t *testing.T) {
 			wantAPI, wantOK := API(x.want.API), true
 			switch wantAPI {
-			case ChatCompletions, Responses, AnthropicMessages, GeminiGenerateContent:
+			case ChatCompletions, Responses, AnthropicMessages, GeminiGenerateContent, Embeddings:
 			default:
 				wantAPI, wantOK = "", false
 			}
@@ -122,14 +122,18 @@ func TestDetectAPI(t *testing.T) {
 		{"POST", "/v1beta/models/gemini-2.5-pro%3AgenerateContent", GeminiGenerateContent, true},
 		{"POST", "/v1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent", GeminiGenerateContent, true},
 		{"post", "/v1/chat/completions", ChatCompletions, true},
+		{"POST", "/v1/embeddings", Embeddings, true},
+		{"POST", "/openai/deployments/text-embedding-3-small/embeddings?api-version=2024-10-21", Embeddings, true},
+		{"POST", "/api/v1/embeddings/", Embeddings, true},
 
 		{"GET", "/v1/chat/completions", "", false},
 		{"GET", "/v1/responses/resp_123", "", false},
 		{"POST", "/v1/responses/resp_123/cancel", "", false},
 		{"POST", "/v1/threads/thread_1/messages", "", false},
 		{"POST", "/v1/messages/count_tokens", "", false},
-		{"POST", "/v1/embeddings", "", false},
+		{"POST", "/v1/files", "", false},
 		{"POST", "/v1beta/models/gemini-2.5-flash:countTokens", "", false},
+		{"GET", "/v1/embeddings", "", false},
 		{"POST", "", "", false},
 	}
 	for _, tt := range tests {

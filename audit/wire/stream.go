@@ -64,8 +64,9 @@ func WithMaxEventBytes(n int) StreamOption {
 	}
 }
 
-// NewStreamParser returns a StreamParser for a stream of api. For an API
-// other than the four constants it reads only the [DONE] sentinel.
+// NewStreamParser returns a StreamParser for a stream of api. For
+// Embeddings, which has no streaming form, and for an API the package does
+// not know, it reads only the [DONE] sentinel.
 func NewStreamParser(api API, opts ...StreamOption) *StreamParser {
 	p := &StreamParser{c: collector{api: api, stream: true}, max: DefaultMaxEventBytes}
 	for _, opt := range opts {

@@ -285,8 +285,8 @@ func TestStreamParserEvents(t *testing.T) {
 			wantPrompt: audit.Int64(4), wantComplete: audit.Int64(8),
 		},
 		{
-			name:     "unknown api reads only done",
-			api:      API("embeddings"),
+			name:     "embeddings reads only done",
+			api:      Embeddings,
 			body:     "data: {\"model\":\"m\"}\n\ndata: [DONE]\n\n",
 			wantDone: true,
 		},

@@ -24,6 +24,9 @@ const (
 	Responses             API = "responses"
 	AnthropicMessages     API = "anthropic_messages"
 	GeminiGenerateContent API = "gemini_generate_content"
+	// Embeddings is the OpenAI embeddings API, also served by Azure OpenAI
+	// and OpenAI-compatible servers. It has no streaming form.
+	Embeddings API = "embeddings"
 )
 
 // Result is the audit data one response body reports about its call.
@@ -40,9 +43,8 @@ type Result struct {
 
 // ParseBody reads a complete, non-streaming response body of api, success or
 // error. It never fails: what it cannot read stays unknown, and a body that
-// is not JSON gives the zero Result. For an API other than the four
-// constants, such as embeddings, it reads only the error of an
-// {"error":{"message":...}} body.
+// is not JSON gives the zero Result. For an API other than the constants
+// above it reads only the error of an {"error":{"message":...}} body.
 func ParseBody(api API, body []byte) Result {
 	c := collector{api: api}
 	switch api {
@@ -54,6 +56,8 @@ func ParseBody(api API, body []byte) Result {
 		c.anthropicBody(body)
 	case GeminiGenerateContent:
 		c.geminiBody(body)
+	case Embeddings:
+		c.embeddingsBody(body)
 	default:
 		c.errorBody(body)
 	}
