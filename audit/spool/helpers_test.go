@@ -249,4 +249,3 @@ func (f *faultFile) Sync() error {
 	}
 	return f.File.Sync()
 }
-
