@@ -29,7 +29,7 @@ type LLMCall struct {
 	// Provider names the provider or gateway, such as "openai" or "anthropic".
 	Provider string `json:"provider"`
 	// API names the wire API: "chat_completions", "responses",
-	// "anthropic_messages" or "gemini_generate_content".
+	// "anthropic_messages", "gemini_generate_content" or "embeddings".
 	API string `json:"api,omitempty"`
 	// Model is the model the caller requested; ResponseModel is the one the
 	// provider reported.
