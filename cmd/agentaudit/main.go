@@ -32,6 +32,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/audit/spool"
 	"github.com/agentaudit/agentaudit/store"
 )
 
@@ -78,6 +79,7 @@ type app struct {
 	stderr  io.Writer
 	getenv  func(string) string
 	log     *slog.Logger
+	spool   spoolFlags
 }
 
 func newRootCommand(a *app) *cobra.Command {
@@ -102,6 +104,7 @@ these forms: ` + store.AcceptedForms + `.`,
 	}
 	root.PersistentFlags().StringVar(&a.db, "db", "", "database to use: "+store.AcceptedForms+" (default $AGENTAUDIT_DB or "+defaultDB+")")
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log debug messages to stderr")
+	a.spool.register(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{err: fmt.Errorf("%s: %w; see %s --help", cmd.CommandPath(), err, cmd.CommandPath())}
 	})
@@ -114,6 +117,7 @@ these forms: ` + store.AcceptedForms + `.`,
 		newUsageCommand(a),
 		newMigrateCommand(a),
 		newProxyCommand(a),
+		newSpoolCommand(a),
 	)
 	return root
 }
@@ -139,6 +143,7 @@ func (a *app) setup(cmd *cobra.Command) error {
 type session struct {
 	backend store.Backend
 	logger  *audit.Logger
+	spool   *spool.Spool // nil with --no-spool
 	app     *app
 }
 
@@ -155,6 +160,13 @@ func (a *app) openSession(ctx context.Context, withLogger bool, opts ...store.Op
 		// The Logger reports lost entries and retries through the CLI's
 		// slog logger, so they reach stderr.
 		opts := append(store.LoggerOptions(a.db), audit.WithLogger(a.log))
+		if s.spool, err = a.openSpool(); err != nil {
+			b.Close()
+			return nil, err
+		}
+		if s.spool != nil {
+			opts = append(opts, audit.WithSpool(s.spool))
+		}
 		s.logger = audit.New(b, opts...)
 	}
 	return s, nil
@@ -175,6 +187,7 @@ func (s *session) close(ctx context.Context) error {
 		if st := s.logger.Stats(); st.Dropped > 0 || st.Failed > 0 {
 			fmt.Fprintf(s.app.stderr, "agentaudit: audit log lost entries: %d dropped, %d failed to write\n", st.Dropped, st.Failed)
 		}
+		s.reportSpool()
 	}
 	// The Logger closes the store too; Close is idempotent on every backend.
 	if err := s.backend.Close(); err != nil {
