@@ -11,9 +11,11 @@ import (
 
 // Audit returns a Model that calls m and logs one llm_call entry to logger
 // after each Generate call returns. The entry has the provider, API,
-// requested and response model, usage, duration, status, error, HTTP status
-// and finish reason. Its step and chat ID come from the context (see
-// WithStep and audit.WithChatID).
+// requested and response model, usage, duration, status, error, HTTP
+// status, finish reason and whether the reply was streamed. Its step and
+// chat ID come from the context (see WithStep and audit.WithChatID). When
+// Generate returns an error with a partial Response, the entry takes the
+// usage and stream flag from that Response.
 //
 // The returned Model passes on exactly what m returns. An error from
 // logger.Log is not returned to the caller: the Logger counts it in its
@@ -69,6 +71,7 @@ func (a *auditedModel) log(ctx context.Context, req Request, resp *Response, cal
 		call.Usage = resp.Usage
 		call.FinishReason = resp.FinishReason
 		call.HTTPStatus = resp.HTTPStatus
+		call.Stream = resp.Stream
 	}
 	if call.Model == "" {
 		// NOTE: a request without a model fails, and its entry would fail

@@ -263,6 +263,49 @@ func TestAuditLogsErrors(t *testing.T) {
 	}
 }
 
+func TestAuditLogsStream(t *testing.T) {
+	streamed := successResponse()
+	streamed.Stream = true
+	broken := &llm.Response{
+		Stream:     true,
+		HTTPStatus: 200,
+		Usage:      audit.Usage{Available: true, PromptTokens: audit.Int64(394), CompletionTokens: audit.Int64(6), TotalTokens: audit.Int64(400)},
+	}
+	tests := []struct {
+		name       string
+		resp       *llm.Response
+		err        error
+		wantStatus string
+		wantPrompt any
+	}{
+		{"complete stream", streamed, nil, "success", int64(1000)},
+		{"stream cut short", broken, errors.New("stream ended early"), "error", int64(394)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logger, store := newLogger(t)
+			model := llm.Audit(&stubModel{resp: tt.resp, err: tt.err}, logger)
+
+			_, _ = model.Generate(context.Background(), llm.Request{Model: "stub-model"})
+
+			_, records := flushedCalls(t, logger, store)
+			if len(records) != 1 {
+				t.Fatalf("logged %d entries, want 1", len(records))
+			}
+			got := records[0]
+			if deref(got.Stream) != true {
+				t.Errorf("stream = %v, want true", deref(got.Stream))
+			}
+			if got.Status != tt.wantStatus {
+				t.Errorf("status = %q, want %q", got.Status, tt.wantStatus)
+			}
+			if deref(got.PromptTokens) != tt.wantPrompt {
+				t.Errorf("promptTokens = %v, want %v", deref(got.PromptTokens), tt.wantPrompt)
+			}
+		})
+	}
+}
+
 func TestAuditLogsCanceledCall(t *testing.T) {
 	logger, store := newLogger(t)
 	ctx, cancel := context.WithCancel(audit.WithChatID(context.Background(), "chat-2"))

@@ -69,9 +69,17 @@ type Response struct {
 	Usage audit.Usage
 	// HTTPStatus is the status of the provider's reply; 0 when unknown.
 	HTTPStatus int
+	// Stream reports that the reply arrived as a stream of events, which
+	// the adapter assembled into this Response.
+	Stream bool
 }
 
 // Model is a chat model. Generate must be safe for concurrent use.
+//
+// When Generate fails after part of the reply arrived, such as a stream
+// that broke off, it may return a non-nil Response beside the error, with
+// what arrived: the usage reported so far, the HTTP status and Stream.
+// Callers that only need a complete reply check the error first.
 type Model interface {
 	// Provider names the provider for the audit trail, such as "openai".
 	Provider() string
