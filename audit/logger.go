@@ -133,8 +133,8 @@ func New(store Store, opts ...Option) *Logger {
 // By default Log does not wait: it queues the entry and returns nil, or
 // drops it and returns ErrQueueFull when the queue is full (see WithBlock
 // and WithSync for the other behaviours). With a spool, a full queue hands
-// the entry to the spiller goroutine instead; when the spiller's queue, as
-// large as the main one, is full too, Log waits for room up to
+// the entry to the spiller goroutine instead. The spiller's queue is as
+// large as the main one. When it is full too, Log waits for room up to
 // DefaultSpoolBlock, or the WithBlock timeout, before it drops the entry.
 // Log itself never touches the disk. After Close it returns ErrClosed.
 // Log never panics.
@@ -196,7 +196,7 @@ func (l *Logger) Flush(ctx context.Context) error {
 // With a spool, Close moves what the store cannot take to the spool instead
 // of dropping it, including what is left when ctx ends. It then writes what
 // waits in the spool to the store until the spool is empty, the store fails
-// or ctx ends; the rest stays in the spool for the next start. Close closes
+// or ctx ends. The rest stays in the spool for the next start. Close closes
 // the spool after the writer stops.
 func (l *Logger) Close(ctx context.Context) error {
 	first := false

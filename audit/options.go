@@ -203,9 +203,9 @@ func WithLogger(l *slog.Logger) Option {
 // and the batch is dropped when the retries run out. With one:
 //
 //   - a transient store error moves the batch to the spool at once, and the
-//     Logger enters an outage: it moves every following batch to the spool
-//     without calling the store, and probes the store with the oldest
-//     spooled batch after each backoff (see WithRetryBackoff) until an
+//     Logger enters an outage. During it, every following batch goes to the
+//     spool without a store call. After each backoff (see WithRetryBackoff)
+//     the writer probes the store with the oldest spooled batch, until an
 //     insert succeeds;
 //   - an entry that finds the queue full goes to a second queue of the same
 //     size, which a goroutine owned by the Logger appends to the spool;

@@ -120,12 +120,12 @@ func (r *record) set(p *pendingEntry, id [16]byte) {
 	r.tool.Error = capError(r.tool.Error)
 }
 
-// MaxErrorBytes is the most bytes of error text an entry stores. Log cuts
-// a longer Error of an LLMCall or a ToolExecution on a character boundary
-// and ends it with a marker giving the original size, such as
-// "… (truncated, 182034 bytes)", so that a provider's HTML error page
-// cannot push a row past a database's statement size limit (100,000 bytes
-// on Cloudflare D1). The marker counts towards the limit.
+// MaxErrorBytes is the maximum size in bytes of the error text an entry
+// stores. Log cuts a longer Error of an LLMCall or a ToolExecution on a
+// character boundary and ends it with a marker giving the original size,
+// such as "… (truncated, 182034 bytes)". The marker counts towards the
+// limit. A provider's HTML error page then cannot push a row past a
+// database's statement size limit (100,000 bytes on Cloudflare D1).
 const MaxErrorBytes = 4096
 
 // capError returns s, or s cut to MaxErrorBytes with the marker.

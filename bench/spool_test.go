@@ -47,8 +47,8 @@ var spoolCases = []spoolCase{
 // with one Log waits for the spool.
 //
 // Every Log is timed, to report the median (p50-ns), the 99th percentile
-// (p99-ns) and the slowest (max-ns) call; drops/op counts entries Log
-// dropped, and kept/s the entries written or spooled per second of wall
+// (p99-ns) and the slowest (max-ns) call. drops/op counts the entries Log
+// dropped. kept/s counts the entries written or spooled per second of wall
 // time, the final flush included. Retries back off from 1 ms to 10 ms, so
 // that the store-down cases without a spool finish.
 func BenchmarkSpoolLog(b *testing.B) {

@@ -166,7 +166,7 @@ func startChild(t *testing.T, role string, env ...string) *child {
 		for range c.lines {
 		}
 		wg.Wait()
-		_ = c.cmd.Wait() // killed, so its status says so
+		_ = c.cmd.Wait() // killed, so Wait returns an error
 	})
 	return c
 }

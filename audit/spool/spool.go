@@ -1,8 +1,8 @@
 // Package spool keeps audit entries on local disk while the database
-// cannot take them. It implements audit.Spool: give a Spool to
-// audit.WithSpool and the Logger moves entries here instead of dropping
-// them when the store fails or its queue is full, and writes them to the
-// store when it is back, or at the next start.
+// cannot take them. A Spool implements audit.Spool. Given to
+// audit.WithSpool, it takes the entries a Logger would drop because the
+// store failed or the queue was full. The Logger writes them to the store
+// when it is back, or at the next start.
 //
 // A spool is a folder (created 0700) of append-only segment files (0600),
 // named by a sequence number, and a dead-letter file. Each record is one
@@ -111,8 +111,8 @@ type Stats struct {
 
 // Open opens the spool in folder dir, creating it with mode 0700 when it
 // does not exist. An existing folder keeps its mode. Open reads the
-// segments left by an earlier process, checking every record, so that
-// Next returns their entries first; new appends go to a new segment.
+// segments left by an earlier process and checks every record. Next
+// returns their entries first, and new appends go to a new segment.
 // It returns an error wrapping ErrLocked when another process has dir open.
 func Open(dir string, opts ...Option) (*Spool, error) {
 	cfg := newConfig(opts)
@@ -411,8 +411,8 @@ func (s *Spool) closeReader() {
 
 // Ack acknowledges every entry Next returned and deletes the segments
 // whose records were all returned. Records of a segment that was read
-// only in part stay on disk until the rest of it is acknowledged too; after
-// a restart they are returned again.
+// only in part stay on disk until the rest of it is acknowledged too.
+// After a restart, Next returns them again.
 func (s *Spool) Ack() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -58,6 +58,15 @@ func (c *collector) setModel(model string) {
 	}
 }
 
+// unknownModel returns name while no response model is recorded, and ""
+// after, for hasMember.
+func (c *collector) unknownModel(name string) string {
+	if c.model == "" {
+		return name
+	}
+	return ""
+}
+
 // setFinish records a non-empty finish reason; a later one replaces it.
 func (c *collector) setFinish(reason *string) {
 	if reason != nil && *reason != "" {

@@ -48,6 +48,10 @@ type StreamParser struct {
 	lineLong bool   // the unfinished line is over max
 	skipLF   bool   // the last byte was CR, so an LF next ends no line
 	skipped  int
+
+	// decodeAll turns off the check that skips payloads which cannot
+	// change the record, so that tests can compare the two.
+	decodeAll bool
 }
 
 // StreamOption configures a StreamParser.
@@ -80,32 +84,47 @@ func NewStreamParser(api API, opts ...StreamOption) *StreamParser {
 // len(b), nil. It does not retain b.
 func (p *StreamParser) Write(b []byte) (int, error) {
 	n := len(b)
-	for len(b) > 0 {
+	// A line ends at the first CR or LF. Each is found with IndexByte,
+	// which is much faster than IndexAny for a pair of bytes, and the
+	// position of the next CR is kept until the lines pass it, so a stream
+	// without CRs is searched for one once per Write.
+	cr := -1 // index of the next CR at or after off, len(b) for none
+	for off := 0; off < len(b); {
 		if p.skipLF {
 			p.skipLF = false
-			if b[0] == '\n' {
-				b = b[1:]
+			if b[off] == '\n' {
+				off++
 				continue
 			}
 		}
 
-		i := bytes.IndexAny(b, "\r\n")
-		if i < 0 {
-			p.appendLine(b)
+		if cr < off {
+			cr = len(b)
+			if i := bytes.IndexByte(b[off:], '\r'); i >= 0 {
+				cr = off + i
+			}
+		}
+		end := cr
+		if i := bytes.IndexByte(b[off:cr], '\n'); i >= 0 {
+			end = off + i
+		}
+		if end == len(b) {
+			p.appendLine(b[off:])
 			break
 		}
-		if b[i] == '\r' {
+		if b[end] == '\r' {
 			p.skipLF = true
 		}
 
+		line := b[off:end]
 		if len(p.line) > 0 || p.lineLong {
-			p.appendLine(b[:i])
+			p.appendLine(line)
 			p.endLine(p.line)
 		} else {
-			p.lineLong = i > p.max
-			p.endLine(b[:i])
+			p.lineLong = len(line) > p.max
+			p.endLine(line)
 		}
-		b = b[i+1:]
+		off = end + 1
 	}
 	return n, nil
 }
@@ -126,7 +145,9 @@ func (p *StreamParser) Done() bool {
 }
 
 // Skipped returns the number of events that were not read because they
-// exceeded the size limit or their data was not valid JSON.
+// exceeded the size limit or their data was not valid JSON. Data that
+// cannot change the record, such as a content delta, is not decoded, so it
+// is not counted even when it is not valid JSON.
 func (p *StreamParser) Skipped() int {
 	return p.skipped
 }
@@ -238,10 +259,18 @@ func (p *StreamParser) payload(event, data []byte) bool {
 		return true
 	}
 
+	// A payload that cannot change the record is not decoded, so it is not
+	// checked for valid JSON either.
 	switch p.c.api {
 	case ChatCompletions:
+		if !p.decodeAll && !hasMember(data, chatNames, p.c.unknownModel("model")) {
+			return true
+		}
 		return p.c.chatPayload(data)
 	case GeminiGenerateContent:
+		if !p.decodeAll && !hasMember(data, geminiNames, p.c.unknownModel("modelVersion")) {
+			return true
+		}
 		return p.c.geminiPayload(data)
 	case AnthropicMessages, Responses:
 		// An event: field names the type. An event type that carries no
@@ -256,6 +285,8 @@ func (p *StreamParser) payload(event, data []byte) bool {
 				p.c.done = true
 				return true
 			}
+		} else if !p.decodeAll && !hasKnownType(data) {
+			return true
 		}
 		if p.c.api == AnthropicMessages {
 			return p.c.anthropicEvent(kind, data)

@@ -138,6 +138,7 @@ func (a *app) openSpool() (*spool.Spool, error) {
 	if err != nil {
 		return nil, usagef("invalid --spool-sync %q: use interval, always or none", a.spool.sync)
 	}
+
 	dir, err := a.spoolDir()
 	if err != nil {
 		return nil, err
@@ -145,6 +146,7 @@ func (a *app) openSpool() (*spool.Spool, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("create the parent of spool folder %q: %w; pass --spool DIR or --no-spool", dir, err)
 	}
+
 	sp, err := spool.Open(dir, spool.WithSyncMode(mode), spool.WithLogger(a.log))
 	if errors.Is(err, spool.ErrLocked) {
 		return nil, fmt.Errorf("%w; pass another --spool DIR, or --no-spool", err)
@@ -159,8 +161,8 @@ func (a *app) openSpool() (*spool.Spool, error) {
 	return sp, nil
 }
 
-// reportSpool tells the user about entries the Logger left in the spool
-// when the command ends.
+// reportSpool prints to stderr how many entries the Logger left in the
+// spool, and how many the database refused, when the command ends.
 func (s *session) reportSpool() {
 	if s.spool == nil {
 		return
