@@ -184,10 +184,10 @@ func newInputSchema(raw json.RawMessage) (sdk.ToolInputSchemaParam, error) {
 }
 
 // convertResponse maps a message to an llm.Response. The usage comes from
-// the raw body, so that the audit trail reads the provider's own numbers
-// rather than the SDK's zero values for missing fields.
-func convertResponse(msg *sdk.Message, httpResp *http.Response) *llm.Response {
-	parsed := wire.ParseBody(wire.AnthropicMessages, []byte(msg.RawJSON()))
+// parsed, the wire package's reading of the raw body or stream, so that the
+// audit trail reads the provider's own numbers rather than the SDK's zero
+// values for missing fields.
+func convertResponse(msg *sdk.Message, parsed wire.Result, httpResp *http.Response) *llm.Response {
 	resp := &llm.Response{
 		Message:      llm.Message{Role: llm.RoleAssistant},
 		FinishReason: string(msg.StopReason),

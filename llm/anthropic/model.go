@@ -1,5 +1,5 @@
 // Package anthropic is an llm.Model on the official Anthropic Go SDK that
-// calls the Messages API without streaming.
+// calls the Messages API, with or without streaming.
 package anthropic
 
 import (
@@ -28,6 +28,7 @@ const DefaultMaxTokens = 1024
 type Model struct {
 	client   sdk.Client
 	provider string
+	stream   bool
 	// err is an invalid option, returned by every Generate call.
 	err error
 }
@@ -63,6 +64,7 @@ func New(opts ...Option) *Model {
 	return &Model{
 		client:   sdk.NewClient(requestOptions...),
 		provider: cfg.provider,
+		stream:   cfg.stream,
 		err:      errors.Join(cfg.errs...),
 	}
 }
@@ -73,15 +75,18 @@ func (m *Model) Provider() string { return m.provider }
 // API returns "anthropic_messages".
 func (m *Model) API() string { return string(wire.AnthropicMessages) }
 
-// Generate sends req as one Messages API request. A provider's error reply
-// is returned as an *llm.APIError with the HTTP status and the provider's
-// message. Transport and context errors are wrapped, so errors.Is still
-// matches context.Canceled and the like.
+// Generate sends req as one Messages API request. With WithStream(true) the
+// request streams, and Generate returns when the stream ends (see
+// WithStream). A provider's error reply is returned as an *llm.APIError
+// with the HTTP status and the provider's message. Transport and context
+// errors are wrapped, so errors.Is still matches context.Canceled and the
+// like.
 //
-// SDK v2.17.0 rejects, before sending, a request whose MaxTokens is above
-// 21,333, where it expects a non-streaming call to take over 10 minutes, or
-// above the SDK's non-streaming limit for the model. A request timeout set
-// with WithRequestOptions(option.WithRequestTimeout(d)) lifts that check.
+// Without streaming, SDK v2.17.0 rejects, before sending, a request whose
+// MaxTokens is above 21,333, where it expects a non-streaming call to take
+// over 10 minutes, or above the SDK's non-streaming limit for the model. A
+// request timeout set with WithRequestOptions(option.WithRequestTimeout(d))
+// lifts that check.
 func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, error) {
 	if m.err != nil {
 		return nil, m.err
@@ -90,13 +95,17 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, e
 	if err != nil {
 		return nil, err
 	}
+	if m.stream {
+		return m.generateStream(ctx, params, req.Model)
+	}
 
 	var httpResp *http.Response
 	msg, err := m.client.Messages.New(ctx, params, option.WithResponseInto(&httpResp))
 	if err != nil {
 		return nil, m.convertError(err, req.Model)
 	}
-	return convertResponse(msg, httpResp), nil
+	parsed := wire.ParseBody(wire.AnthropicMessages, []byte(msg.RawJSON()))
+	return convertResponse(msg, parsed, httpResp), nil
 }
 
 // convertError turns an SDK error into an *llm.APIError when the provider
@@ -127,6 +136,7 @@ type config struct {
 	provider       string
 	httpClient     *http.Client
 	maxRetries     *int
+	stream         bool
 	requestOptions []option.RequestOption
 	errs           []error
 }
@@ -186,6 +196,18 @@ func WithMaxRetries(n int) Option {
 		}
 		c.maxRetries = &n
 	}
+}
+
+// WithStream sets whether Generate streams the reply. The default is false.
+//
+// A streaming Generate assembles the events with the SDK's
+// Message.Accumulate and takes the usage from the raw bytes of the stream,
+// as the audit trail's parser reads them, merging message_start with
+// message_delta. A stream that ends before message_stop and before a stop
+// reason, or that carries an error event, is an error, returned with a
+// partial Response that carries the usage seen so far.
+func WithStream(on bool) Option {
+	return func(c *config) { c.stream = on }
 }
 
 // WithRequestOptions adds SDK request options, such as option.WithHeader,

@@ -122,10 +122,10 @@ func decodeSchema(raw json.RawMessage) (map[string]any, error) {
 }
 
 // convertResponse maps a completion to an llm.Response. The usage comes
-// from the raw body, so that the audit trail reads the provider's own
-// numbers rather than the SDK's zero values for missing fields.
-func convertResponse(completion *sdk.ChatCompletion, httpResp *http.Response) *llm.Response {
-	parsed := wire.ParseBody(wire.ChatCompletions, []byte(completion.RawJSON()))
+// from parsed, the wire package's reading of the raw body or stream, so
+// that the audit trail reads the provider's own numbers rather than the
+// SDK's zero values for missing fields.
+func convertResponse(completion *sdk.ChatCompletion, parsed wire.Result, httpResp *http.Response) *llm.Response {
 	resp := &llm.Response{
 		Message:      llm.Message{Role: llm.RoleAssistant},
 		FinishReason: parsed.FinishReason,

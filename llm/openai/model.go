@@ -1,6 +1,6 @@
 // Package openai is an llm.Model on the official OpenAI Go SDK that calls
-// the Chat Completions API without streaming. It works with OpenAI and with
-// any server that speaks the same API at another base URL.
+// the Chat Completions API, with or without streaming. It works with OpenAI
+// and with any server that speaks the same API at another base URL.
 package openai
 
 import (
@@ -31,6 +31,7 @@ const maxErrorBodyBytes = 1 << 20
 type Model struct {
 	client   sdk.Client
 	provider string
+	stream   bool
 	// err is an invalid option, returned by every Generate call.
 	err error
 }
@@ -65,6 +66,7 @@ func New(opts ...Option) *Model {
 	return &Model{
 		client:   sdk.NewClient(requestOptions...),
 		provider: cfg.provider,
+		stream:   cfg.stream,
 		err:      errors.Join(cfg.errs...),
 	}
 }
@@ -76,9 +78,11 @@ func (m *Model) Provider() string { return m.provider }
 func (m *Model) API() string { return string(wire.ChatCompletions) }
 
 // Generate sends req as one chat completion request and returns the first
-// choice. A provider's error reply is returned as an *llm.APIError with the
-// HTTP status and the provider's message. Transport and context errors are
-// wrapped, so errors.Is still matches context.Canceled and the like.
+// choice. With WithStream(true) the request streams, and Generate returns
+// when the stream ends (see WithStream). A provider's error reply is
+// returned as an *llm.APIError with the HTTP status and the provider's
+// message. Transport and context errors are wrapped, so errors.Is still
+// matches context.Canceled and the like.
 func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, error) {
 	if m.err != nil {
 		return nil, m.err
@@ -87,13 +91,17 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, e
 	if err != nil {
 		return nil, err
 	}
+	if m.stream {
+		return m.generateStream(ctx, params, req.Model)
+	}
 
 	var httpResp *http.Response
 	completion, err := m.client.Chat.Completions.New(ctx, params, option.WithResponseInto(&httpResp))
 	if err != nil {
 		return nil, m.convertError(err, httpResp, req.Model)
 	}
-	return convertResponse(completion, httpResp), nil
+	parsed := wire.ParseBody(wire.ChatCompletions, []byte(completion.RawJSON()))
+	return convertResponse(completion, parsed, httpResp), nil
 }
 
 // convertError turns an SDK error into an *llm.APIError when the provider
@@ -108,6 +116,8 @@ func (m *Model) convertError(err error, httpResp *http.Response, model string) e
 	case httpResp != nil && httpResp.StatusCode >= 400:
 		// The SDK could not decode the error body, but the status is known.
 		status = httpResp.StatusCode
+	case isEventStream(httpResp):
+		return fmt.Errorf("openai: chat completion for model %q: the server replied with an event stream to a request without streaming; turn streaming on with WithStream(true): %w", model, err)
 	default:
 		return fmt.Errorf("openai: chat completion for model %q: %w", model, err)
 	}
@@ -147,6 +157,7 @@ type config struct {
 	provider       string
 	httpClient     *http.Client
 	maxRetries     *int
+	stream         bool
 	requestOptions []option.RequestOption
 	errs           []error
 }
@@ -205,6 +216,19 @@ func WithMaxRetries(n int) Option {
 		}
 		c.maxRetries = &n
 	}
+}
+
+// WithStream sets whether Generate streams the reply. The default is false.
+//
+// A streaming Generate sends stream_options.include_usage, assembles the
+// chunks with the SDK's ChatCompletionAccumulator and takes the usage from
+// the raw bytes of the stream, as the audit trail's parser reads them. A
+// server that sends no usage chunk leaves the usage unknown. A stream that
+// ends before the [DONE] sentinel and before a finish reason, or that
+// carries an error event, is an error, returned with a partial Response
+// that carries the usage seen so far.
+func WithStream(on bool) Option {
+	return func(c *config) { c.stream = on }
 }
 
 // WithRequestOptions adds SDK request options, such as option.WithHeader,
