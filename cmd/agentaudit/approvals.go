@@ -240,7 +240,7 @@ func (a *app) resumeChat(ctx context.Context, w *agent.Workflow, s *session, cha
 	if err := a.checkAPIKey(provider); err != nil {
 		return err
 	}
-	model, err := newModel(provider, baseURL, "")
+	model, err := newModel(provider, baseURL, "", false)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ type chatOptions struct {
 	baseURL  string
 	system   string
 	maxSteps int
+	stream   bool
+	// streamSet records that --stream was given, so that a replay whose
+	// files disagree with it fails rather than silently switching.
+	streamSet bool
 }
 
 func newChatCommand(a *app) *cobra.Command {
@@ -52,12 +56,18 @@ LLM call and tool execution. High-risk tools (write_file) wait for a human:
 chat then prints the approval IDs and stops; decide with "approvals approve"
 or "approvals deny", then continue with --resume.
 
-The API key comes from OPENAI_API_KEY or ANTHROPIC_API_KEY. With --replay,
-chat answers from recorded response bodies served on 127.0.0.1 instead, so
-a recorded conversation runs offline; give one file per model call, in order.`,
+The API key comes from OPENAI_API_KEY or ANTHROPIC_API_KEY. With --stream
+the model's replies arrive as server-sent events; the trail is the same.
+
+With --replay, chat answers from recorded response bodies served on
+127.0.0.1 instead, so a recorded conversation runs offline; give one file
+per model call, in order. JSON bodies (.json) replay without streaming and
+event streams (.sse, .chunks.jsonl) with streaming, so all files of one
+chat must be of one kind.`,
 		Example: `  agentaudit chat --provider openai --model gpt-4o-mini --sandbox ./work "What is in notes.txt?"
   agentaudit chat --chat chat-0199... --resume --provider openai --model gpt-4o-mini --sandbox ./work
-  agentaudit chat --model gpt-4o --replay call.1.response.json --replay call.2.response.json "What is 15 * 4?"`,
+  agentaudit chat --model gpt-4o --replay call.1.response.json --replay call.2.response.json "What is 15 * 4?"
+  agentaudit chat --model gpt-4o-mini --replay call.1.response.sse --replay call.2.response.sse "Weather in Florence?"`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usagef("chat takes one message, got %d arguments: quote the message", len(args))
@@ -74,8 +84,10 @@ a recorded conversation runs offline; give one file per model call, in order.`,
 	cmd.Flags().StringVar(&o.baseURL, "base-url", "", "provider API base URL, such as http://127.0.0.1:8080/v1 for an OpenAI-compatible server")
 	cmd.Flags().StringVar(&o.system, "system", "", "system prompt sent with every model call")
 	cmd.Flags().IntVar(&o.maxSteps, "max-steps", agent.DefaultMaxSteps, "maximum number of model calls for one message")
+	cmd.Flags().BoolVar(&o.stream, "stream", false, "stream the model's replies as server-sent events (with --replay: on for .sse and .chunks.jsonl files, off for .json)")
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		o.streamSet = cmd.Flags().Changed("stream")
 		if err := o.check(args); err != nil {
 			return err
 		}
@@ -98,6 +110,16 @@ func (o *chatOptions) check(args []string) error {
 	}
 	if o.maxSteps < 1 {
 		return usagef("invalid --max-steps %d: use 1 or more", o.maxSteps)
+	}
+	if len(o.replay) > 0 {
+		streams, err := replayStreams(o.replay)
+		if err != nil {
+			return err
+		}
+		if o.streamSet && o.stream != streams {
+			return usagef("--stream=%t does not fit the --replay files, which are %s; drop --stream, because replay streams exactly when the files are event streams", o.stream, replayKind(streams))
+		}
+		o.stream = streams
 	}
 	if o.resume {
 		if o.chatID == "" {
@@ -128,7 +150,7 @@ func (a *app) runChat(ctx context.Context, o chatOptions, args []string) (err er
 	} else if err := a.checkAPIKey(o.provider); err != nil {
 		return err
 	}
-	model, err := newModel(o.provider, baseURL, apiKey)
+	model, err := newModel(o.provider, baseURL, apiKey, o.stream)
 	if err != nil {
 		return err
 	}
@@ -197,11 +219,12 @@ func (a *app) newWorkflow(s *session, model llm.Model, modelName, sandbox string
 }
 
 // newModel returns the provider's adapter, pointed at baseURL when it is
-// not empty and using apiKey when it is not empty.
-func newModel(provider, baseURL, apiKey string) (llm.Model, error) {
+// not empty, using apiKey when it is not empty, and streaming its replies
+// when stream is true.
+func newModel(provider, baseURL, apiKey string, stream bool) (llm.Model, error) {
 	switch provider {
 	case providerOpenAI:
-		var opts []openai.Option
+		opts := []openai.Option{openai.WithStream(stream)}
 		if baseURL != "" {
 			opts = append(opts, openai.WithBaseURL(baseURL))
 		}
@@ -210,7 +233,7 @@ func newModel(provider, baseURL, apiKey string) (llm.Model, error) {
 		}
 		return openai.New(opts...), nil
 	case providerAnthropic:
-		var opts []anthropic.Option
+		opts := []anthropic.Option{anthropic.WithStream(stream)}
 		if baseURL != "" {
 			opts = append(opts, anthropic.WithBaseURL(baseURL))
 		}
@@ -233,6 +256,34 @@ func (a *app) checkAPIKey(provider string) error {
 		return fmt.Errorf("%s is not set: export the %s API key, or run offline with --replay FILE or agentaudit demo", name, provider)
 	}
 	return nil
+}
+
+// replayStreams reports whether the replay files are event streams (.sse
+// or .chunks.jsonl) rather than JSON bodies. A list that mixes both is a
+// usage error, because one chat either streams every model call or none.
+func replayStreams(files []string) (bool, error) {
+	var jsonFile, streamFile string
+	for _, f := range files {
+		isStream := strings.HasSuffix(f, ".sse") || strings.HasSuffix(f, ".chunks.jsonl")
+		switch {
+		case isStream && streamFile == "":
+			streamFile = f
+		case !isStream && jsonFile == "":
+			jsonFile = f
+		}
+	}
+	if jsonFile != "" && streamFile != "" {
+		return false, usagef("--replay mixes a JSON body (%s) with an event stream (%s); give files of one kind, because a chat streams every model call or none", jsonFile, streamFile)
+	}
+	return streamFile != "", nil
+}
+
+// replayKind returns the kind of replay files, as messages name it.
+func replayKind(streams bool) string {
+	if streams {
+		return "event streams (.sse, .chunks.jsonl)"
+	}
+	return "JSON bodies"
 }
 
 // startReplay serves the recorded response bodies in files on loopback.
