@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/agentaudit/agentaudit/audit"
@@ -28,7 +27,7 @@ func (r *Registry) Execute(ctx context.Context, call llm.ToolCall) Result {
 
 	t, ok := r.lookup(call.Name)
 	if !ok {
-		res := errorResult(fmt.Sprintf("unknown tool %q; available tools: %s", call.Name, strings.Join(r.names(), ", ")))
+		res := errorResult(fmt.Sprintf("unknown tool %q; %s", call.Name, r.availableTools()))
 		r.logExecution(ctx, exec, res, start)
 		return res
 	}
@@ -76,7 +75,7 @@ func (r *Registry) Approve(ctx context.Context, approvalID, reason string) (Resu
 	}
 	t, ok := r.lookup(a.ToolName)
 	if !ok {
-		res := errorResult(fmt.Sprintf("approved tool %q is not registered; available tools: %s", a.ToolName, strings.Join(r.names(), ", ")))
+		res := errorResult(fmt.Sprintf("approved tool %q is not registered; %s", a.ToolName, r.availableTools()))
 		r.logExecution(ctx, exec, res, start)
 		return res, nil
 	}

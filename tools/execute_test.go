@@ -545,11 +545,24 @@ func TestApproveToolNotRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Approve() error = %v", err)
 	}
-	if want := `approved tool "delete" is not registered; available tools: `; !res.IsError || res.Content != want {
+	if want := `approved tool "delete" is not registered; no tools are registered`; !res.IsError || res.Content != want {
 		t.Errorf("Approve() = %+v, want error result %q", res, want)
 	}
 	entries := log.all()
 	if len(entries) != 1 || entries[0].exec.ApprovalID != pending.ID || entries[0].exec.Status != audit.StatusError || entries[0].chatID != "chat-1" {
 		t.Errorf("logged entries = %+v, want one error for approval %s in chat-1", entries, pending.ID)
+	}
+}
+
+func TestExecuteUnknownToolEmptyRegistry(t *testing.T) {
+	reg := tools.NewRegistry()
+
+	res := reg.Execute(context.Background(), llm.ToolCall{ID: "c1", Name: "nope", Arguments: `{}`})
+
+	if !res.IsError {
+		t.Errorf("Execute() IsError = false, want true")
+	}
+	if want := `unknown tool "nope"; no tools are registered`; res.Content != want {
+		t.Errorf("Execute() content = %q, want %q", res.Content, want)
 	}
 }

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,6 +125,17 @@ func (r *Registry) names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return append([]string(nil), r.order...)
+}
+
+// availableTools returns the list of registered tools for an error
+// result, or a sentence stating that there are none, because the model
+// cannot act on an empty list.
+func (r *Registry) availableTools() string {
+	names := r.names()
+	if len(names) == 0 {
+		return "no tools are registered"
+	}
+	return "available tools: " + strings.Join(names, ", ")
 }
 
 // WithApprovalStore sets the store that keeps approvals of high-risk calls.
