@@ -26,8 +26,9 @@ func newLogCommand(a *app) *cobra.Command {
 		Short: "Print the audit trail in the order it was logged",
 		Long: `log prints audit entries in the order they were logged: time, type, status,
 model or tool, tokens (prompt+completion, with cached input tokens), duration
-and a summary. With --format json it prints one JSON object per entry, with
-the metadata as an object.`,
+and a summary. Without --chat the table also names each entry's chat. With
+--format json it prints one JSON object per entry, with the metadata as an
+object.`,
 		Example: `  agentaudit log --chat demo-0199...
   agentaudit log --type tool_execution --since 1h --format json`,
 		Args: cobra.NoArgs,
@@ -80,14 +81,34 @@ func printLog(ctx context.Context, w io.Writer, r audit.Reader, f audit.Filter, 
 		fmt.Fprintln(w, "no audit entries match")
 		return nil
 	}
+	// Without a chat filter the entries of several chats interleave, so
+	// each row names its chat.
+	withChat := f.ChatID == ""
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tTYPE\tSTATUS\tMODEL/TOOL\tTOKENS\tDURATION\tSUMMARY")
+	if withChat {
+		fmt.Fprintln(tw, "TIME\tCHAT\tTYPE\tSTATUS\tMODEL/TOOL\tTOKENS\tDURATION\tSUMMARY")
+	} else {
+		fmt.Fprintln(tw, "TIME\tTYPE\tSTATUS\tMODEL/TOOL\tTOKENS\tDURATION\tSUMMARY")
+	}
 	for _, e := range entries {
 		row := describeEntry(e)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			audit.FormatTime(e.CreatedAt), e.Type, row.status, row.subject, row.tokens, row.duration, row.summary)
+		fmt.Fprintf(tw, "%s\t", audit.FormatTime(e.CreatedAt))
+		if withChat {
+			fmt.Fprintf(tw, "%s\t", chatLabel(e.ChatID))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
+			e.Type, row.status, row.subject, row.tokens, row.duration, row.summary)
 	}
 	return tw.Flush()
+}
+
+// chatLabel returns the chat ID for a table cell, or "(none)" for an entry
+// logged outside a chat.
+func chatLabel(chatID string) string {
+	if chatID == "" {
+		return "(none)"
+	}
+	return chatID
 }
 
 func printLogJSON(w io.Writer, entries []audit.Entry) error {

@@ -209,11 +209,7 @@ func printUsageTable(w io.Writer, r usageReport) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHAT\tCALLS\tERRORS\tUNKNOWN\tPROMPT\tCOMPLETION\tTOTAL\tCACHED\tREASONING\tTOOLS\tTOOL ERRORS")
 	for _, c := range r.ByChat {
-		chat := c.ChatID
-		if chat == "" {
-			chat = "(none)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", chat, tokens(c), c.ToolExecutions, c.ToolErrors)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", chatLabel(c.ChatID), tokens(c), c.ToolExecutions, c.ToolErrors)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

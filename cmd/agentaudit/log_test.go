@@ -1,0 +1,50 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// answeredChat runs a chat whose model answers at once and returns its ID.
+func answeredChat(t *testing.T, dsn string) string {
+	t.Helper()
+	r := mustRun(t, "chat", "--db", dsn, "--model", "gpt-4o-mini", "--replay", writeResponses(t, answerBody)[0], "hi")
+	return chatIDOf(t, r.stdout)
+}
+
+// tableRows returns the lines of a table after its header.
+func tableRows(t *testing.T, stdout string) (header string, rows []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("table has %d lines, want a header and rows:\n%s", len(lines), stdout)
+	}
+	return lines[0], lines[1:]
+}
+
+func TestLogChatColumn(t *testing.T) {
+	dsn, _ := tempDB(t)
+	first := answeredChat(t, dsn)
+	second := answeredChat(t, dsn)
+
+	header, rows := tableRows(t, mustRun(t, "log", "--db", dsn).stdout)
+	if fields := strings.Fields(header); len(fields) < 2 || fields[1] != "CHAT" {
+		t.Errorf("log header = %q, want CHAT as the second column", header)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("log rows = %d, want 2", len(rows))
+	}
+	for i, want := range []string{first, second} {
+		if fields := strings.Fields(rows[i]); len(fields) < 2 || fields[1] != want {
+			t.Errorf("log row %d = %q, want chat %s in the CHAT column", i, rows[i], want)
+		}
+	}
+
+	header, rows = tableRows(t, mustRun(t, "log", "--db", dsn, "--chat", first).stdout)
+	if strings.Contains(header, "CHAT") {
+		t.Errorf("log --chat header = %q, want no CHAT column", header)
+	}
+	if len(rows) != 1 || strings.Contains(rows[0], first) {
+		t.Errorf("log --chat rows = %q, want one row without the chat ID", rows)
+	}
+}
