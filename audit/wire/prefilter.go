@@ -3,14 +3,14 @@ package wire
 import "bytes"
 
 // Most payloads of a stream carry a content delta and nothing the audit
-// record reads, so a StreamParser looks at a payload's member names before
-// it decodes the payload, which costs far more. The check must never skip a
-// payload whose decoding would change the record. encoding/json matches a
-// member to a struct field when the name, unescaped, equals the field's
-// name case-insensitively, with Unicode folding (so "ſ" matches "s"), at
-// any position and in any number. The check therefore compares names
-// ASCII case-insensitively, counts a name with an escape or a non-ASCII
-// byte as a match, and looks at every member, nested ones included.
+// record reads, so a StreamParser checks a payload's member names before
+// it decodes the payload, which costs far more. The check must never skip
+// a payload whose decoding would change the record. encoding/json matches
+// a member to a struct field when the unescaped name equals the field's
+// name under Unicode case folding, so "USAGE" and "uſage" match "usage".
+// The check therefore compares names ASCII case-insensitively, counts a
+// name with an escape or a non-ASCII byte as a match, and looks at every
+// member, nested and repeated ones included.
 
 // Member names whose non-null value changes the record of a chat or Gemini
 // payload, besides the model name while the model is unknown.
@@ -21,7 +21,8 @@ var (
 
 // maxNameBytes bounds the raw length of a name the checks compare. The
 // longest name they look for has 13 characters, and one character takes
-// at most 6 bytes, as a \uXXXX escape, so a longer name cannot match.
+// at most 6 bytes, as a \uXXXX escape, so a name of more than 6 × 16
+// bytes cannot match.
 const maxNameBytes = 6 * 16
 
 // hasMember reports whether the JSON payload data may contain a member
@@ -91,10 +92,10 @@ type memberScan struct {
 }
 
 // next returns the raw bytes of the next member's name, without its
-// quotes, the payload from the start of the member's value to its end, and
-// whether the name is plain: free of escapes and non-ASCII bytes, so that
-// equalFoldASCII compares it as encoding/json does. It skips a member
-// whose name is longer than maxNameBytes.
+// quotes, and the payload from the start of the member's value to its end.
+// plain reports a name free of escapes and non-ASCII bytes, which
+// equalFoldASCII compares as encoding/json does. next skips a member whose
+// name is longer than maxNameBytes.
 func (m *memberScan) next() (name, value []byte, plain, ok bool) {
 	data := m.data
 	for m.pos < len(data) {

@@ -85,9 +85,9 @@ func NewStreamParser(api API, opts ...StreamOption) *StreamParser {
 func (p *StreamParser) Write(b []byte) (int, error) {
 	n := len(b)
 	// A line ends at the first CR or LF. Each is found with IndexByte,
-	// which is much faster than IndexAny for a pair of bytes, and the
-	// position of the next CR is kept until the lines pass it, so a stream
-	// without CRs is searched for one once per Write.
+	// which is much faster than IndexAny for a pair of bytes. The position
+	// of the next CR is kept until the lines pass it, so a stream without
+	// CRs is searched for one once per Write.
 	cr := -1 // index of the next CR at or after off, len(b) for none
 	for off := 0; off < len(b); {
 		if p.skipLF {
