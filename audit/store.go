@@ -27,6 +27,10 @@ type Filter struct {
 	Until  time.Time
 	// Limit caps the number of entries returned; 0 means no limit.
 	Limit int
+	// Newest selects the last Limit matching entries instead of the first,
+	// as tail does. They are still returned in id order. Without a Limit
+	// it changes nothing.
+	Newest bool
 }
 
 // Reader reads entries back in id order, which is the order they were

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,7 +106,8 @@ func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error 
 }
 
 // Entries returns the entries that match f, ordered by id, reading
-// entriesPageSize rows per request.
+// entriesPageSize rows per request. With f.Newest and a limit, they are the
+// last f.Limit matching entries, read newest first and returned in id order.
 //
 // Since and Until compare at millisecond precision, as created_at is
 // stored: Since is inclusive and Until exclusive.
@@ -138,23 +140,31 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 		args = append(args, audit.FormatTime(f.Until))
 	}
 
+	// Pages follow each other by id: upward from the oldest, or downward
+	// from the newest for f.Newest, whose result is reversed at the end.
+	newest := f.Newest && f.Limit > 0
+	cursor, order := "id > ?", "id"
+	if newest {
+		cursor, order = "id < ?", "id DESC"
+	}
+
 	var out []audit.Entry
-	after := ""
+	lastID := ""
 	for {
 		page := entriesPageSize
 		if f.Limit > 0 {
 			page = min(page, f.Limit-len(out))
 		}
 		conds, params := where, args
-		if after != "" {
-			conds = append(conds[:len(conds):len(conds)], "id > ?")
-			params = append(params[:len(params):len(params)], after)
+		if lastID != "" {
+			conds = append(conds[:len(conds):len(conds)], cursor)
+			params = append(params[:len(params):len(params)], lastID)
 		}
 		query := "SELECT id, type, chat_id, created_at, metadata FROM audit_logs"
 		if len(conds) > 0 {
 			query += " WHERE " + strings.Join(conds, " AND ")
 		}
-		query += " ORDER BY id LIMIT ?"
+		query += " ORDER BY " + order + " LIMIT ?"
 		params = append(params[:len(params):len(params)], page)
 
 		res, err := s.client.Query(ctx, query, params...)
@@ -186,9 +196,12 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 		}
 
 		if len(rows) < page || (f.Limit > 0 && len(out) >= f.Limit) {
+			if newest {
+				slices.Reverse(out)
+			}
 			return out, nil
 		}
-		after = rows[len(rows)-1].ID
+		lastID = rows[len(rows)-1].ID
 	}
 }
 

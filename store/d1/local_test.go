@@ -258,6 +258,9 @@ func TestLocalEntriesFilter(t *testing.T) {
 	}{
 		{"all pages", audit.Filter{ChatID: chat}, entries},
 		{"limit across pages", audit.Filter{ChatID: chat, Limit: 1001}, entries[:1001]},
+		{"newest", audit.Filter{ChatID: chat, Limit: 3, Newest: true}, entries[1202:]},
+		{"newest across pages", audit.Filter{ChatID: chat, Limit: 1001, Newest: true}, entries[204:]},
+		{"newest over the count", audit.Filter{ChatID: chat, Limit: 5000, Newest: true}, entries},
 		{"type", audit.Filter{ChatID: chat, Type: audit.TypeLLMCall, Limit: 3}, []audit.Entry{entries[1], entries[3], entries[5]}},
 		{"since inclusive until exclusive", audit.Filter{ChatID: chat, Since: entries[10].CreatedAt, Until: entries[13].CreatedAt}, entries[10:13]},
 	}

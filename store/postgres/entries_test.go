@@ -109,6 +109,9 @@ func TestEntriesFilter(t *testing.T) {
 		{"since inclusive", audit.Filter{Since: baseTime.Add(7 * time.Minute)}, []int{7, 8, 9}},
 		{"until exclusive", audit.Filter{Until: baseTime.Add(2 * time.Minute)}, []int{0, 1}},
 		{"limit", audit.Filter{ChatID: "chat-0", Limit: 2}, []int{0, 2}},
+		{"newest", audit.Filter{ChatID: "chat-0", Limit: 2, Newest: true}, []int{6, 8}},
+		{"newest over the count", audit.Filter{ChatID: "chat-1", Limit: 20, Newest: true}, []int{1, 3, 5, 7, 9}},
+		{"newest without limit", audit.Filter{Type: audit.TypeLLMCall, Newest: true}, []int{8, 9}},
 		{"no match", audit.Filter{ChatID: "chat-9"}, nil},
 	}
 	for _, tt := range tests {

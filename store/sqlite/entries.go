@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,7 +92,8 @@ func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error 
 	return rejectedError(rejected)
 }
 
-// Entries returns the entries that match f, ordered by id.
+// Entries returns the entries that match f, ordered by id. With f.Newest
+// and a limit, they are the last f.Limit matching entries.
 //
 // Since and Until compare at millisecond precision, as created_at is
 // stored: Since is inclusive and Until exclusive.
@@ -127,7 +129,12 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	query += " ORDER BY id"
+	newest := f.Newest && f.Limit > 0
+	if newest {
+		query += " ORDER BY id DESC"
+	} else {
+		query += " ORDER BY id"
+	}
 	if f.Limit > 0 {
 		query += " LIMIT ?"
 		args = append(args, f.Limit)
@@ -158,6 +165,9 @@ func (s *Store) Entries(ctx context.Context, f audit.Filter) ([]audit.Entry, err
 	}
 	if err := rows.Err(); err != nil {
 		return nil, dbError(s.path, "read entries", err)
+	}
+	if newest {
+		slices.Reverse(out)
 	}
 	return out, nil
 }

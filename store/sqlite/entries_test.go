@@ -327,6 +327,10 @@ func TestEntriesFilter(t *testing.T) {
 		{"range", audit.Filter{Since: base.Add(3 * time.Second), Until: base.Add(5 * time.Second)}, pick(3, 4)},
 		{"limit", audit.Filter{Limit: 3}, pick(0, 1, 2)},
 		{"limit with chat", audit.Filter{ChatID: "b", Limit: 2}, pick(6, 7)},
+		{"newest", audit.Filter{Limit: 3, Newest: true}, pick(7, 8, 9)},
+		{"newest with chat and type", audit.Filter{ChatID: "a", Type: audit.TypeToolExecution, Limit: 2, Newest: true}, pick(3, 5)},
+		{"newest over the count", audit.Filter{ChatID: "b", Limit: 10, Newest: true}, pick(6, 7, 8, 9)},
+		{"newest without limit", audit.Filter{ChatID: "b", Newest: true}, pick(6, 7, 8, 9)},
 		{"unknown chat", audit.Filter{ChatID: injection}, nil},
 	}
 	for _, tt := range tests {
