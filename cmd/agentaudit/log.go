@@ -30,6 +30,7 @@ and a summary. Without --chat the table also names each entry's chat. With
 --format json it prints one JSON object per entry, with the metadata as an
 object.`,
 		Example: `  agentaudit log --chat demo-0199...
+  agentaudit log --limit 20
   agentaudit log --type tool_execution --since 1h --format json`,
 		Args: cobra.NoArgs,
 	}
@@ -37,13 +38,13 @@ object.`,
 	cmd.Flags().StringVar(&chatID, "chat", "", "only entries of this chat ID")
 	cmd.Flags().StringVar(&typ, "type", "", "only entries of this type: llm_call or tool_execution")
 	cmd.Flags().StringVar(&since, "since", "", "only entries since this time: a duration back from now (24h) or a date or RFC 3339 time")
-	cmd.Flags().IntVar(&limit, "limit", 0, "print at most this many entries, the first ones in order; 0 prints all")
+	cmd.Flags().IntVar(&limit, "limit", 0, "print only the most recent N entries, oldest of them first, as tail does; 0 prints all")
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := checkFormat(*format); err != nil {
 			return err
 		}
-		f := audit.Filter{ChatID: chatID, Type: audit.EntryType(typ), Limit: limit}
+		f := audit.Filter{ChatID: chatID, Type: audit.EntryType(typ), Limit: limit, Newest: true}
 		switch f.Type {
 		case "", audit.TypeLLMCall, audit.TypeToolExecution:
 		default:

@@ -1,18 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
 
-// answeredChat runs a chat whose model answers at once and returns its ID.
+// answeredChat runs a chat whose model replies at once and returns its ID.
 func answeredChat(t *testing.T, dsn string) string {
 	t.Helper()
 	r := mustRun(t, "chat", "--db", dsn, "--model", "gpt-4o-mini", "--replay", writeResponses(t, answerBody)[0], "hi")
 	return chatIDOf(t, r.stdout)
 }
 
-// tableRows returns the lines of a table after its header.
+// tableRows splits a table into its header and the lines after it.
 func tableRows(t *testing.T, stdout string) (header string, rows []string) {
 	t.Helper()
 	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
@@ -46,5 +47,29 @@ func TestLogChatColumn(t *testing.T) {
 	}
 	if len(rows) != 1 || strings.Contains(rows[0], first) {
 		t.Errorf("log --chat rows = %q, want one row without the chat ID", rows)
+	}
+}
+
+func TestLogLimitPrintsNewest(t *testing.T) {
+	dsn, _ := tempDB(t)
+	var chats []string
+	for range 3 {
+		chats = append(chats, answeredChat(t, dsn))
+	}
+
+	r := mustRun(t, "log", "--db", dsn, "--limit", "2", "--format", "json")
+
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var entry struct {
+			ChatID string `json:"chatId"`
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		got = append(got, entry.ChatID)
+	}
+	if want := chats[1:]; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("log --limit 2 chats = %v, want the last two entries %v, oldest first", got, want)
 	}
 }
