@@ -379,3 +379,46 @@ func TestLoggerReportsSpoolDamage(t *testing.T) {
 		t.Errorf("error handler got %v, want one *CorruptError", got)
 	}
 }
+
+// TestLoggerSpoolLimit fills a small spool while the store is down: the
+// entries past the limit are dropped, counted and reported with ErrFull.
+func TestLoggerSpoolLimit(t *testing.T) {
+	store := newMemStore()
+	store.setDown(errors.New("connection refused"))
+	frame, _ := appendFrame(nil, ptr(testEntry(0)))
+	sp, err := Open(t.TempDir(), WithMaxBytes(int64(50*len(frame))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := &errorRecorder{}
+	l := audit.New(store, audit.WithSpool(sp), audit.WithErrorHandler(errs.handle))
+
+	const total = 500
+	for i := range total {
+		if err := l.Log(bg, toolEntry(i)); err != nil {
+			t.Fatalf("Log(%d) = %v, want nil", i, err)
+		}
+	}
+	if err := l.Flush(bg); err != nil {
+		t.Fatalf("Flush() = %v", err)
+	}
+	st := l.Stats()
+	if st.Spooled == 0 || st.Dropped == 0 || st.Spooled+st.Dropped != total {
+		t.Errorf("Stats() = %+v, want the spool filled and the other entries of %d dropped", st, total)
+	}
+	// The drops happened before Close, which reports only what it loses.
+	if err := l.Close(bg); err != nil {
+		t.Errorf("Close() = %v, want nil", err)
+	}
+
+	var reported uint64
+	for _, err := range errs.all() {
+		var loss *audit.LossError
+		if errors.As(err, &loss) && errors.Is(err, ErrFull) {
+			reported += loss.Entries
+		}
+	}
+	if reported != st.Dropped {
+		t.Errorf("error handler was told of %d entries lost to a full spool, want %d", reported, st.Dropped)
+	}
+}
