@@ -43,6 +43,7 @@ type Option func(*config)
 
 type config struct {
 	autoMigrate bool
+	create      bool
 }
 
 // WithAutoMigrate sets whether Open applies the schema migrations the
@@ -51,10 +52,19 @@ func WithAutoMigrate(on bool) Option {
 	return func(c *config) { c.autoMigrate = on }
 }
 
+// WithCreate sets whether Open creates a SQLite database file that does
+// not exist. The default is true. With false, Open of a missing file
+// returns an error that wraps an *fs.PathError for fs.ErrNotExist, so that
+// a reading command given a mistyped path fails. PostgreSQL and D1
+// databases are never created by Open, so it changes nothing for them.
+func WithCreate(on bool) Option {
+	return func(c *config) { c.create = on }
+}
+
 // Open opens the database that dsn names:
 //
 //   - sqlite:PATH (or sqlite://PATH) opens the SQLite file PATH, creating it
-//     when it does not exist;
+//     when it does not exist unless WithCreate(false) is given;
 //   - a bare PATH ending in .db, .sqlite or .sqlite3 is the same as
 //     sqlite:PATH;
 //   - postgres://... or postgresql://... connects to PostgreSQL; the URL
@@ -66,7 +76,7 @@ func WithAutoMigrate(on bool) Option {
 // Any other form returns an error that names dsn, with its password
 // hidden, and lists the accepted forms.
 func Open(ctx context.Context, dsn string, opts ...Option) (Backend, error) {
-	c := config{autoMigrate: true}
+	c := config{autoMigrate: true, create: true}
 	for _, opt := range opts {
 		opt(&c)
 	}
@@ -108,7 +118,7 @@ func openSQLite(ctx context.Context, dsn, path string, c config) (Backend, error
 	if path == "" {
 		return nil, fmt.Errorf("store: database %q names no file; pass sqlite:PATH, such as sqlite:agentaudit.db", dsn)
 	}
-	s, err := sqlite.Open(ctx, path, sqlite.WithAutoMigrate(c.autoMigrate))
+	s, err := sqlite.Open(ctx, path, sqlite.WithAutoMigrate(c.autoMigrate), sqlite.WithCreate(c.create))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,6 +55,26 @@ func TestOpenWithoutAutoMigrate(t *testing.T) {
 	}
 	if len(applied) == 0 || !strings.HasPrefix(applied[0], "0001_") {
 		t.Errorf("Migrate() applied %q, want the migrations from 0001", applied)
+	}
+}
+
+func TestOpenWithoutCreate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nothere.db")
+
+	b, err := store.Open(context.Background(), "sqlite:"+path, store.WithCreate(false))
+	if err == nil {
+		b.Close()
+		t.Fatalf("Open(sqlite:%s, WithCreate(false)) = nil error, want file does not exist", path)
+	}
+	var pathErr *fs.PathError
+	if !errors.As(err, &pathErr) || pathErr.Path != path {
+		t.Errorf("Open() error = %v, want an *fs.PathError for %q", err, path)
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open() error = %v, want it to wrap fs.ErrNotExist", err)
+	}
+	if _, statErr := os.Stat(path); !errors.Is(statErr, fs.ErrNotExist) {
+		t.Errorf("Stat(%q) after Open = %v, want the file still missing", path, statErr)
 	}
 }
 

@@ -33,6 +33,7 @@ type Option func(*options)
 type options struct {
 	busyTimeout  time.Duration
 	autoMigrate  bool
+	create       bool
 	synchronous  Synchronous
 	maxReadConns int
 }
@@ -41,6 +42,7 @@ func defaultOptions() options {
 	return options{
 		busyTimeout:  DefaultBusyTimeout,
 		autoMigrate:  true,
+		create:       true,
 		synchronous:  SynchronousNormal,
 		maxReadConns: max(DefaultMaxReadConns, runtime.GOMAXPROCS(0)),
 	}
@@ -73,6 +75,14 @@ func WithBusyTimeout(d time.Duration) Option {
 // `wrangler d1 migrations apply` on the file before use.
 func WithAutoMigrate(on bool) Option {
 	return func(o *options) { o.autoMigrate = on }
+}
+
+// WithCreate sets whether Open creates the database file when it does not
+// exist. The default is true. With false, Open of a missing file returns an
+// error that wraps an *fs.PathError for fs.ErrNotExist, so that a reader
+// given a mistyped path fails instead of reading a new, empty database.
+func WithCreate(on bool) Option {
+	return func(o *options) { o.create = on }
 }
 
 // WithSynchronous sets the writer's synchronous mode. The default is

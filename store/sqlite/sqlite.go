@@ -72,12 +72,14 @@ type Store struct {
 }
 
 // Open opens the SQLite database at path, creating the file when it does
-// not exist, and applies the embedded migrations unless
-// WithAutoMigrate(false) is given. The directory of path must exist.
+// not exist unless WithCreate(false) is given, and applies the embedded
+// migrations unless WithAutoMigrate(false) is given. The directory of path
+// must exist.
 //
 // Open returns an error that names path when the directory is missing, the
-// path is a directory, the file is not a SQLite database, or the file or
-// its directory is read-only.
+// path is a directory, the file is missing and WithCreate(false) is given,
+// the file is not a SQLite database, or the file or its directory is
+// read-only.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -86,7 +88,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
-	if err := checkPath(path); err != nil {
+	if err := checkPath(path, o.create); err != nil {
 		return nil, err
 	}
 
@@ -174,8 +176,8 @@ func (s *Store) Close() error {
 }
 
 // checkPath rejects paths that SQLite would fail on with a less helpful
-// message, or that are not files.
-func checkPath(path string) error {
+// message, that are not files, or that name no file when create is false.
+func checkPath(path string, create bool) error {
 	switch {
 	case path == "":
 		return fmt.Errorf("sqlite: open: empty database path; pass a file path such as %q", DefaultPath)
@@ -196,6 +198,8 @@ func checkPath(path string) error {
 
 	info, err = os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !create:
+		return fmt.Errorf("sqlite: %w; pass the path of an existing database, or open it without WithCreate(false) to create it", &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist})
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case err != nil:
@@ -242,6 +246,11 @@ func dsn(path string, o options, readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
+	if !o.create {
+		// SQLite's URI mode rw opens an existing file only, so a file
+		// removed after checkPath is not created again.
+		q.Set("mode", "rw")
+	}
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
