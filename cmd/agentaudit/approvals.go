@@ -52,7 +52,7 @@ func newApprovalsListCommand(a *app) *cobra.Command {
 			return usagef("invalid --status %q: use pending, approved or denied", status)
 		}
 
-		s, err := a.openSession(cmd.Context(), false)
+		s, err := a.openExisting(cmd.Context(), false)
 		if err != nil {
 			return err
 		}
@@ -174,7 +174,7 @@ as the call's result, so the model learns why when the chat resumes.`,
 // decide approves or denies one approval through the workflow and, with
 // --resume, continues the chat.
 func (a *app) decide(ctx context.Context, id string, status tools.ApprovalStatus, o decideOptions) (err error) {
-	s, err := a.openSession(ctx, true)
+	s, err := a.openExisting(ctx, true)
 	if err != nil {
 		return err
 	}

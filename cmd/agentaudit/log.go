@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/store"
 )
 
 func newLogCommand(a *app) *cobra.Command {
@@ -58,7 +61,7 @@ object.`,
 			return err
 		}
 
-		s, err := a.openSession(cmd.Context(), false)
+		s, err := a.openExisting(cmd.Context(), false)
 		if err != nil {
 			return err
 		}
@@ -223,4 +226,17 @@ func joinClose(ctx context.Context, err error, s *session) error {
 		return fmt.Errorf("%w; also: %v", err, closeErr)
 	}
 	return err
+}
+
+// openExisting opens the database as openSession does, but a SQLite file
+// that does not exist is an error rather than a new, empty database: a
+// command that reads the trail or decides an approval would find nothing
+// there, and a mistyped --db would leave a stray file behind.
+func (a *app) openExisting(ctx context.Context, withLogger bool) (*session, error) {
+	s, err := a.openSession(ctx, withLogger, store.WithCreate(false))
+	var pathErr *fs.PathError
+	if errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open sqlite %q: file does not exist; check --db or run agentaudit migrate --db %s to create it", pathErr.Path, a.db)
+	}
+	return s, err
 }

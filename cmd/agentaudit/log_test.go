@@ -2,6 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -71,5 +75,36 @@ func TestLogLimitPrintsNewest(t *testing.T) {
 	}
 	if want := chats[1:]; strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("log --limit 2 chats = %v, want the last two entries %v, oldest first", got, want)
+	}
+}
+
+func TestReadingCommandsNeedExistingDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nothere.db")
+	dsn := "sqlite:" + path
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"log", []string{"log"}},
+		{"usage", []string{"usage"}},
+		{"approvals list", []string{"approvals", "list"}},
+		{"approve", []string{"approvals", "approve", "0199"}},
+		{"deny", []string{"approvals", "deny", "0199", "--reason", "no"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, append(tt.args, "--db", dsn)...)
+
+			if r.code != 1 {
+				t.Errorf("exit code = %d, want 1; stdout %q", r.code, r.stdout)
+			}
+			want := `open sqlite "` + path + `": file does not exist; check --db or run agentaudit migrate --db ` + dsn + ` to create it`
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr = %q, want it to contain %q", r.stderr, want)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("Stat(%q) = %v, want the database still missing", path, err)
+			}
+		})
 	}
 }

@@ -43,7 +43,7 @@ count. The chat rows also count tool executions and their errors.`,
 			return err
 		}
 
-		s, err := a.openSession(cmd.Context(), false)
+		s, err := a.openExisting(cmd.Context(), false)
 		if err != nil {
 			return err
 		}
