@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +15,7 @@ import (
 
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/audit/spool"
+	"github.com/agentaudit/agentaudit/internal/fixtures"
 )
 
 func TestDefaultSpoolDir(t *testing.T) {
@@ -177,5 +182,93 @@ func TestSpoolReplayWhileInUse(t *testing.T) {
 	r = mustRun(t, "spool", "status", "--db", dsn)
 	if !strings.Contains(r.stdout, "in use        yes") {
 		t.Errorf("spool status of a spool in use:\n%s\nwant it marked in use", r.stdout)
+	}
+}
+
+// TestProxyStopKeepsUnwrittenInSpool stops the proxy, as the first SIGINT
+// does, while another connection holds the SQLite database locked. The
+// calls it logged wait in the spool, and spool replay writes them once
+// the lock is gone.
+func TestProxyStopKeepsUnwrittenInSpool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for SQLite's 10 s busy timeout; run without -short")
+	}
+	t.Parallel()
+	body := fixtures.Read(t, "openai/chat-stream-include-usage.response.sse")
+	up, target := newGatedUpstream(t, body)
+	up.open()
+	dsn, path := tempDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	var stdout bytes.Buffer
+	stderr := &syncWriter{w: &bytes.Buffer{}}
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"--db", dsn, "proxy", "--listen", "127.0.0.1:0", "--upstream", target.String(),
+			"--provider", "openai", "--shutdown-timeout", "1s"}, &stdout, stderr)
+	}()
+	output := func() string {
+		stderr.mu.Lock()
+		defer stderr.mu.Unlock()
+		return stderr.w.(*bytes.Buffer).String()
+	}
+	var base string
+	deadline := time.Now().Add(10 * time.Second)
+	for base == "" {
+		if m := listenLine.FindStringSubmatch(output()); m != nil {
+			base = "http://" + m[1]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no start line 10s after starting the proxy; stderr:\n%s", output())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	// Another connection takes the database's write lock, as another
+	// process would.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatalf("BEGIN EXCLUSIVE: %v", err)
+	}
+
+	const calls = 5
+	for range calls {
+		resp := postStream(t, context.Background(), base, "chat-locked")
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+
+	cancel()
+	select {
+	case <-code:
+	case <-time.After(time.Minute):
+		t.Fatalf("proxy still running a minute after its context ended; stderr:\n%s", output())
+	}
+	if !strings.Contains(output(), fmt.Sprintf("%d audit entries wait in the spool", calls)) {
+		t.Errorf("stderr does not say that %d entries wait in the spool:\n%s", calls, output())
+	}
+	if r := mustRun(t, "spool", "status", "--db", dsn); !strings.Contains(r.stdout, fmt.Sprintf("waiting       %d entries", calls)) {
+		t.Errorf("spool status after the stop:\n%s\nwant %d entries waiting", r.stdout, calls)
+	}
+
+	if _, err := conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		t.Fatalf("ROLLBACK: %v", err)
+	}
+	mustRun(t, "spool", "replay", "--db", dsn)
+	if got := len(readEntries(t, path, "chat-locked")); got != calls {
+		t.Errorf("rows of chat-locked after spool replay = %d, want %d", got, calls)
 	}
 }
