@@ -126,7 +126,7 @@ func (a *app) runDemo(ctx context.Context, sandbox string) (err error) {
 	if err := printUsage(ctx, a.stdout, s.backend, audit.Filter{ChatID: chatID}, formatTable); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "\nread it again with: agentaudit log --db %s --chat %s\n", a.db, chatID)
+	fmt.Fprintf(a.stdout, "\nread it again with: %s log --db %s --chat %s\n", cliCommand(), shellQuote(a.db), chatID)
 	return nil
 }
 

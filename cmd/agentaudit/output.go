@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -67,4 +69,63 @@ func formatCount(n *int64) string {
 		return "-"
 	}
 	return fmt.Sprint(*n)
+}
+
+// goRunCommand runs the CLI from the repository root without a binary.
+const goRunCommand = "go run ./cmd/agentaudit"
+
+// cliCommand returns the command that runs this CLI again, for the command
+// lines the CLI prints.
+func cliCommand() string {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = ""
+	}
+	return cliCommandFor(exe, os.Args[0], os.Getenv("GOCACHE"))
+}
+
+// cliCommandFor returns goRunCommand when exe is a binary that go run
+// built, and else arg0, the name the CLI was started with, such as
+// "agentaudit" or "./agentaudit". Go 1.26 runs such a binary from a
+// go-build* folder under the temporary folder. The Go 1.24 release notes
+// add that go run caches it in the build cache, whose default folder is
+// also named go-build and which gocache names when set, so both count.
+func cliCommandFor(exe, arg0, gocache string) string {
+	if exe != "" {
+		exe = filepath.Clean(exe)
+		if gocache != "" && strings.HasPrefix(exe, filepath.Clean(gocache)+string(filepath.Separator)) {
+			return goRunCommand
+		}
+		for _, dir := range strings.Split(filepath.Dir(exe), string(filepath.Separator)) {
+			if strings.HasPrefix(dir, "go-build") {
+				return goRunCommand
+			}
+		}
+	}
+	if arg0 == "" {
+		return "agentaudit"
+	}
+	return shellQuote(arg0)
+}
+
+// shellQuote returns s quoted for a POSIX shell when it contains anything
+// but letters, digits, commas and the characters -_./:=@%+, so that a
+// printed command line can be pasted as it is.
+func shellQuote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case strings.ContainsRune("-_./:=@%+,", r):
+		default:
+			safe = false
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
