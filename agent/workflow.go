@@ -260,6 +260,8 @@ func (w *Workflow) check(chatID string) error {
 		return errors.New("agent: Workflow.History is nil; set a history store")
 	case chatID == "":
 		return errors.New("agent: chat ID is empty; pass the ID of the chat to run")
+	case len(chatID) > audit.MaxChatIDBytes:
+		return fmt.Errorf("agent: chat ID %.40q... has %d bytes; pass at most %d, such as a UUID", chatID, len(chatID), audit.MaxChatIDBytes)
 	}
 	return nil
 }

@@ -477,6 +477,7 @@ func TestRunInvalidInput(t *testing.T) {
 		{"no history", &agent.Workflow{Model: agenttest.NewModel()}, "c", "hi", "Workflow.History is nil"},
 		{"empty chat ID", &agent.Workflow{Model: agenttest.NewModel(), History: &agenttest.History{}}, "", "hi", "chat ID is empty"},
 		{"empty message", &agent.Workflow{Model: agenttest.NewModel(), History: &agenttest.History{}}, "c", "  ", "user message is empty"},
+		{"chat ID too long", &agent.Workflow{Model: agenttest.NewModel(), History: &agenttest.History{}}, strings.Repeat("c", audit.MaxChatIDBytes+1), "hi", "has 1025 bytes; pass at most 1024"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -124,9 +124,10 @@ func New(store Store, opts ...Option) *Logger {
 }
 
 // Log records m, an *LLMCall or a *ToolExecution, as one entry of the chat
-// that ctx carries (see WithChatID). It validates m and returns a
-// *ValidationError naming the first invalid field. It copies m, so the
-// caller may reuse m and anything m points to once Log returns. For a
+// that ctx carries (see WithChatID). It validates m and the chat ID, which
+// holds at most MaxChatIDBytes bytes, and returns a *ValidationError naming
+// the first invalid field. It copies m, so the caller may reuse m and
+// anything m points to once Log returns. For a
 // *ToolExecution with an empty InputSummary, Log fills InputSummary and
 // InputBytes from Input with Summarize.
 //
@@ -157,8 +158,12 @@ func (l *Logger) Log(ctx context.Context, m Metadata) (err error) {
 		l.invalid.Add(1)
 		return err
 	}
-	p.createdAt = l.cfg.now().UTC()
 	p.chatID = ChatID(ctx)
+	if err := ValidateChatID(m.EntryType(), p.chatID); err != nil {
+		l.invalid.Add(1)
+		return err
+	}
+	p.createdAt = l.cfg.now().UTC()
 
 	t, err := l.enqueue(ctx, &p)
 	if err != nil || !l.cfg.sync {

@@ -265,10 +265,22 @@ func TestLoggerRejectsInvalid(t *testing.T) {
 		})
 	}
 
+	t.Run("chat ID too long", func(t *testing.T) {
+		ctx := WithChatID(bg, strings.Repeat("c", MaxChatIDBytes+1))
+		err := l.Log(ctx, validLLMCall())
+		var verr *ValidationError
+		if !errors.As(err, &verr) {
+			t.Fatalf("Log() = %v, want a *ValidationError", err)
+		}
+		if got, want := verr.Field, "chatId"; got != want {
+			t.Errorf("Log() field = %q, want %q", got, want)
+		}
+	})
+
 	if err := l.Flush(bg); err != nil {
 		t.Fatalf("Flush() = %v, want nil", err)
 	}
-	if got, want := l.Stats(), (Stats{Invalid: uint64(len(tests))}); got != want {
+	if got, want := l.Stats(), (Stats{Invalid: uint64(len(tests) + 1)}); got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
 	if _, calls, _ := store.snapshot(); calls != 0 {

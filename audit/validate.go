@@ -5,11 +5,48 @@ import (
 	"unicode/utf8"
 )
 
+// Limits on the length of identifiers, in bytes. PostgreSQL's btree index
+// entries hold at most 2,704 bytes (the "index row size exceeds btree
+// version 4 maximum" error), and chat_id and the model are indexed, so a
+// longer value would be accepted by Log and then fail at the insert. The
+// limits leave room for the other columns of a composite index.
+const (
+	// MaxChatIDBytes is the maximum length of a chat ID.
+	MaxChatIDBytes = 1024
+	// MaxNameBytes is the maximum length of a short identifier: an
+	// LLMCall's Provider, API, Model, ResponseModel and FinishReason, and a
+	// ToolExecution's ToolName, ToolCallID, Risk and ApprovalID.
+	MaxNameBytes = 512
+)
+
+// ValidateChatID returns a *ValidationError of type t for field chatId when
+// chatID is longer than MaxChatIDBytes. An empty chat ID is valid.
+func ValidateChatID(t EntryType, chatID string) error {
+	if len(chatID) > MaxChatIDBytes {
+		return &ValidationError{Type: t, Field: "chatId",
+			Err: fmt.Sprintf("has %d bytes; want at most %d, so pass a shorter chat ID such as a UUID", len(chatID), MaxChatIDBytes)}
+	}
+	return nil
+}
+
+// validateNames returns a *ValidationError for the first of names, given as
+// field and value pairs, that is longer than MaxNameBytes.
+func validateNames(t EntryType, names ...string) error {
+	for i := 0; i+1 < len(names); i += 2 {
+		if n := len(names[i+1]); n > MaxNameBytes {
+			return &ValidationError{Type: t, Field: names[i],
+				Err: fmt.Sprintf("has %d bytes; want at most %d", n, MaxNameBytes)}
+		}
+	}
+	return nil
+}
+
 // Validate reports the first invalid field of c as a *ValidationError
 // that names its metadata key. Provider, model and status are required, and
 // status must be success or error. Durations, steps and token counts must
 // not be negative, and an HTTP status must be 0 or 100-599. Token counts
-// must be nil while usageAvailable is false.
+// must be nil while usageAvailable is false. Provider, API, model,
+// responseModel and finishReason hold at most MaxNameBytes bytes.
 func (c *LLMCall) Validate() error {
 	if c == nil {
 		return &ValidationError{Type: TypeLLMCall, Field: "metadata", Err: "is a nil *LLMCall; pass a filled-in value"}
@@ -23,6 +60,15 @@ func (c *LLMCall) Validate() error {
 	}
 	if c.Model == "" {
 		return invalid("model", "is required; set it to the model the request named")
+	}
+	if err := validateNames(TypeLLMCall,
+		"provider", c.Provider,
+		"api", c.API,
+		"model", c.Model,
+		"responseModel", c.ResponseModel,
+		"finishReason", c.FinishReason,
+	); err != nil {
+		return err
 	}
 	if err := validateStatus(TypeLLMCall, c.Status); err != nil {
 		return err
@@ -73,7 +119,8 @@ func validateUsage(u *Usage) error {
 // that names its metadata key. ToolName and status are required, and status
 // must be success or error. DurationMs and inputBytes must not be negative.
 // InputSummary holds at most MaxSummaryRunes characters, and risk is
-// "low", "high" or empty.
+// "low", "high" or empty. ToolName, toolCallId and approvalId hold at most
+// MaxNameBytes bytes.
 func (e *ToolExecution) Validate() error {
 	if e == nil {
 		return &ValidationError{Type: TypeToolExecution, Field: "metadata", Err: "is a nil *ToolExecution; pass a filled-in value"}
@@ -84,6 +131,14 @@ func (e *ToolExecution) Validate() error {
 
 	if e.ToolName == "" {
 		return invalid("toolName", "is required; set it to the name the tool is registered under")
+	}
+	if err := validateNames(TypeToolExecution,
+		"toolName", e.ToolName,
+		"toolCallId", e.ToolCallID,
+		"risk", e.Risk,
+		"approvalId", e.ApprovalID,
+	); err != nil {
+		return err
 	}
 	if err := validateStatus(TypeToolExecution, e.Status); err != nil {
 		return err

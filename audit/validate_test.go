@@ -53,6 +53,14 @@ func TestLLMCallValidate(t *testing.T) {
 		{"negative reasoning tokens", func(c *LLMCall) { c.ReasoningTokens = Int64(-1) }, "reasoningTokens"},
 		{"counts while unavailable", func(c *LLMCall) { c.Available = false }, "promptTokens"},
 		{"provider total while unavailable", func(c *LLMCall) { c.Usage = Usage{ProviderTotalTokens: Int64(3)} }, "providerTotalTokens"},
+		{"provider at limit", func(c *LLMCall) { c.Provider = strings.Repeat("p", MaxNameBytes) }, ""},
+		{"provider too long", func(c *LLMCall) { c.Provider = strings.Repeat("p", MaxNameBytes+1) }, "provider"},
+		{"api too long", func(c *LLMCall) { c.API = strings.Repeat("a", MaxNameBytes+1) }, "api"},
+		{"model at limit", func(c *LLMCall) { c.Model = strings.Repeat("m", MaxNameBytes) }, ""},
+		{"model too long", func(c *LLMCall) { c.Model = strings.Repeat("m", MaxNameBytes+1) }, "model"},
+		{"response model at limit", func(c *LLMCall) { c.ResponseModel = strings.Repeat("m", MaxNameBytes) }, ""},
+		{"response model too long", func(c *LLMCall) { c.ResponseModel = strings.Repeat("m", MaxNameBytes+1) }, "responseModel"},
+		{"finish reason too long", func(c *LLMCall) { c.FinishReason = strings.Repeat("f", MaxNameBytes+1) }, "finishReason"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -82,6 +90,12 @@ func TestToolExecutionValidate(t *testing.T) {
 		{"negative input bytes", func(e *ToolExecution) { e.InputBytes = -1 }, "inputBytes"},
 		{"summary too long", func(e *ToolExecution) { e.InputSummary = strings.Repeat("é", 201) }, "inputSummary"},
 		{"unknown risk", func(e *ToolExecution) { e.Risk = "medium" }, "risk"},
+		{"risk too long", func(e *ToolExecution) { e.Risk = strings.Repeat("r", MaxNameBytes+1) }, "risk"},
+		{"tool name at limit", func(e *ToolExecution) { e.ToolName = strings.Repeat("t", MaxNameBytes) }, ""},
+		{"tool name too long", func(e *ToolExecution) { e.ToolName = strings.Repeat("t", MaxNameBytes+1) }, "toolName"},
+		{"tool call ID at limit", func(e *ToolExecution) { e.ToolCallID = strings.Repeat("c", MaxNameBytes) }, ""},
+		{"tool call ID too long", func(e *ToolExecution) { e.ToolCallID = strings.Repeat("c", MaxNameBytes+1) }, "toolCallId"},
+		{"approval ID too long", func(e *ToolExecution) { e.ApprovalID = strings.Repeat("a", MaxNameBytes+1) }, "approvalId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,6 +108,37 @@ func TestToolExecutionValidate(t *testing.T) {
 	t.Run("nil", func(t *testing.T) {
 		checkValidation(t, (*ToolExecution)(nil).Validate(), TypeToolExecution, "metadata")
 	})
+}
+
+func TestValidateChatID(t *testing.T) {
+	tests := []struct {
+		name      string
+		chatID    string
+		wantField string
+	}{
+		{"empty", "", ""},
+		{"at limit", strings.Repeat("c", MaxChatIDBytes), ""},
+		{"one byte over", strings.Repeat("c", MaxChatIDBytes+1), "chatId"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkValidation(t, ValidateChatID(TypeLLMCall, tt.chatID), TypeLLMCall, tt.wantField)
+		})
+	}
+}
+
+func TestValidateNameMessage(t *testing.T) {
+	c := validLLMCall()
+	c.Model = strings.Repeat("m", MaxNameBytes+1)
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil, want an error for the long model")
+	}
+	for _, want := range []string{"model", "513 bytes", "at most 512"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %q, want it to contain %q", err, want)
+		}
+	}
 }
 
 func checkValidation(t *testing.T, err error, wantType EntryType, wantField string) {

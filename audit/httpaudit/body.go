@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/audit/wire"
@@ -56,6 +57,14 @@ func (ex *exchange) log() {
 	if ex.call.Model == "" {
 		ex.call.Model = UnknownModel
 	}
+	// The request and the response are the client's and the provider's to
+	// fill, so an identifier longer than the audit package accepts is cut
+	// to fit rather than make Log reject the whole entry.
+	ex.call.Provider = cutName(ex.call.Provider)
+	ex.call.API = cutName(ex.call.API)
+	ex.call.Model = cutName(ex.call.Model)
+	ex.call.ResponseModel = cutName(ex.call.ResponseModel)
+	ex.call.FinishReason = cutName(ex.call.FinishReason)
 	ex.scanner = nil
 	ex.call.DurationMs = time.Since(ex.start).Milliseconds()
 	// Log does not block. It counts its own failures (a closed logger, a
@@ -282,4 +291,17 @@ func isEventStream(contentType string) bool {
 func isEncoded(contentEncoding string) bool {
 	ce := strings.TrimSpace(contentEncoding)
 	return ce != "" && !strings.EqualFold(ce, "identity")
+}
+
+// cutName returns s cut to at most audit.MaxNameBytes bytes, at a UTF-8
+// character boundary.
+func cutName(s string) string {
+	if len(s) <= audit.MaxNameBytes {
+		return s
+	}
+	end := audit.MaxNameBytes
+	for end > 0 && !utf8.RuneStart(s[end]) {
+		end--
+	}
+	return s[:end]
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/internal/fixtures"
@@ -644,5 +645,40 @@ func TestFeedRecoversParserPanic(t *testing.T) {
 	b.mu.Unlock()
 	if b.mode != modeOpaque {
 		t.Errorf("mode after a parser panic = %d, want modeOpaque", b.mode)
+	}
+}
+
+func TestLongModelIsCut(t *testing.T) {
+	longModel := strings.Repeat("m", 2800)
+	longResponseModel := strings.Repeat("é", 2000)
+	body := `{"id":"x","object":"chat.completion","model":"` + longResponseModel + `","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(body))
+	}))
+	defer srv.Close()
+	tr := newTrail(t)
+	client := &http.Client{Transport: Transport(tr.logger, nil)}
+
+	resp := postJSON(t, context.Background(), client, srv.URL+"/v1/chat/completions",
+		`{"model":"`+longModel+`","messages":[{"role":"user","content":"hi"}]}`)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	resp.Body.Close()
+
+	got := tr.one(t)
+	if got, want := got["model"], longModel[:audit.MaxNameBytes]; got != want {
+		t.Errorf("model = %.40q..., want the first %d bytes of the request's model", got, audit.MaxNameBytes)
+	}
+	responseModel, _ := got["responseModel"].(string)
+	if got, want := len(responseModel), audit.MaxNameBytes; got != want {
+		t.Errorf("len(responseModel) = %d, want %d", got, want)
+	}
+	if !utf8.ValidString(responseModel) {
+		t.Errorf("responseModel = %q, want valid UTF-8 cut at a character boundary", responseModel)
+	}
+	if got, want := tr.logger.Stats().Invalid, uint64(0); got != want {
+		t.Errorf("Stats().Invalid = %d, want %d", got, want)
 	}
 }

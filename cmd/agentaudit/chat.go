@@ -111,6 +111,9 @@ func (o *chatOptions) check(args []string) error {
 	if o.maxSteps < 1 {
 		return usagef("invalid --max-steps %d: use 1 or more", o.maxSteps)
 	}
+	if len(o.chatID) > audit.MaxChatIDBytes {
+		return usagef("invalid --chat: the ID has %d bytes; use at most %d, such as a UUID", len(o.chatID), audit.MaxChatIDBytes)
+	}
 	if len(o.replay) > 0 {
 		streams, err := replayStreams(o.replay)
 		if err != nil {

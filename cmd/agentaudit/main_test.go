@@ -451,6 +451,8 @@ func TestInvalidInput(t *testing.T) {
 		{"chat bad provider", []string{"chat", "--db", dsn, "--provider", "gemini", "--model", "m", "hi"}, 2, `invalid --provider "gemini"`},
 		{"chat without message", []string{"chat", "--db", dsn, "--model", "m"}, 2, "chat needs a message"},
 		{"resume without chat", []string{"chat", "--db", dsn, "--model", "m", "--resume"}, 2, "--resume needs --chat"},
+		{"chat ID too long", []string{"chat", "--db", dsn, "--model", "m", "--chat", strings.Repeat("c", audit.MaxChatIDBytes+1), "hi"}, 2,
+			"invalid --chat: the ID has 1025 bytes; use at most 1024"},
 		{"sandbox missing", []string{"chat", "--db", dsn, "--model", "m", "--sandbox", filepath.Join(t.TempDir(), "absent"),
 			"--replay", writeResponses(t, answerBody)[0], "hi"}, 1, "create the folder first"},
 	}

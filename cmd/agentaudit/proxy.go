@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,13 +125,16 @@ func parseUpstream(raw string) (*url.URL, error) {
 // newProxyHandler returns a reverse proxy to upstream that logs every LLM
 // call passing through it to logger. Responses stream through unbuffered.
 // The chat ID comes from the Agentaudit-Chat-Id request header, which is
-// not forwarded. base is the transport to upstream; nil means a clone of
-// http.DefaultTransport. log receives one record per failed upstream call.
+// not forwarded. A request whose header is longer than
+// audit.MaxChatIDBytes gets a 400 with a JSON error and is not forwarded,
+// because its call could not be recorded. base is the transport to upstream;
+// nil means a clone of http.DefaultTransport. log receives one record per
+// failed upstream call.
 func newProxyHandler(upstream *url.URL, logger *audit.Logger, log *slog.Logger, base http.RoundTripper, opts ...httpaudit.Option) http.Handler {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport).Clone()
 	}
-	return &httputil.ReverseProxy{
+	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			chatID := pr.In.Header.Get(chatIDHeader)
@@ -158,6 +162,35 @@ func newProxyHandler(upstream *url.URL, logger *audit.Logger, log *slog.Logger, 
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := len(r.Header.Get(chatIDHeader)); n > audit.MaxChatIDBytes {
+			log.Warn("proxy: rejected a request with a chat ID that is too long",
+				"method", r.Method,
+				"path", r.URL.Path,
+				"chat_id_bytes", n)
+			msg := fmt.Sprintf("agentaudit proxy: the %s header has %d bytes; send at most %d, such as a UUID",
+				chatIDHeader, n, audit.MaxChatIDBytes)
+			writeJSONError(w, http.StatusBadRequest, msg)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// writeJSONError writes status and an error body in the form of the
+// OpenAI and Anthropic APIs: {"type":"error","error":{"message":...,"type":...}}.
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	type apiError struct {
+		Message string `json:"message"`
+		Type    string `json:"type"`
+	}
+	body, _ := json.Marshal(struct {
+		Type  string   `json:"type"`
+		Error apiError `json:"error"`
+	}{"error", apiError{Message: msg, Type: "invalid_request_error"}})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // proxyServer serves a proxy handler until its context ends.

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -288,6 +289,72 @@ func TestProxyUpstreamDown(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "upstream call failed") || !strings.Contains(logs.String(), "chat-8") {
 		t.Errorf("proxy log = %q, want the failed call with its chat ID", logs.String())
+	}
+}
+
+func TestProxyRejectsLongChatID(t *testing.T) {
+	tests := []struct {
+		name       string
+		chatBytes  int
+		wantStatus int
+	}{
+		{"at limit", audit.MaxChatIDBytes, http.StatusOK},
+		{"one byte over", audit.MaxChatIDBytes + 1, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reply := fixtures.Read(t, "openai/chat-basic.response.json")
+			var upstreamCalls atomic.Int32
+			upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				upstreamCalls.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(reply)
+			}))
+			defer upstream.Close()
+			target, _ := url.Parse(upstream.URL)
+			logger, store := newMemoryLogger(t)
+			proxy := httptest.NewServer(newProxyHandler(target, logger, discardLog(), nil))
+			defer proxy.Close()
+
+			req, err := http.NewRequest(http.MethodPost, proxy.URL+"/v1/chat/completions",
+				strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+			if err != nil {
+				t.Fatalf("new request: %v", err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set(chatIDHeader, strings.Repeat("c", tt.chatBytes))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("Do() error = %v, want nil", err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+
+			if got, want := resp.StatusCode, tt.wantStatus; got != want {
+				t.Fatalf("status = %d, want %d; body %s", got, want, body)
+			}
+			if tt.wantStatus == http.StatusOK {
+				waitStored(t, logger, store, 1)
+				return
+			}
+			var apiErr struct {
+				Error struct {
+					Message string `json:"message"`
+					Type    string `json:"type"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(body, &apiErr); err != nil {
+				t.Fatalf("decode body %q: %v", body, err)
+			}
+			for _, want := range []string{chatIDHeader, "1025 bytes", "at most 1024"} {
+				if !strings.Contains(apiErr.Error.Message, want) {
+					t.Errorf("error message = %q, want it to contain %q", apiErr.Error.Message, want)
+				}
+			}
+			if got, want := upstreamCalls.Load(), int32(0); got != want {
+				t.Errorf("upstream calls = %d, want %d", got, want)
+			}
+		})
 	}
 }
 

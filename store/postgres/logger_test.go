@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/llm"
 	"github.com/agentaudit/agentaudit/store/postgres"
 )
 
@@ -364,5 +366,60 @@ func moduleRoot() (string, error) {
 			return "", fmt.Errorf("no go.mod above the working directory")
 		}
 		dir = parent
+	}
+}
+
+// TestLoggerLongIdentifiers checks that values at the audit package's
+// length limits fit PostgreSQL's btree indexes, and that a longer model is
+// rejected by Log instead of failing at the insert.
+func TestLoggerLongIdentifiers(t *testing.T) {
+	dsn := testSchema(t)
+	s, err := postgres.Open(testContext(t, time.Minute), dsn)
+	if err != nil {
+		t.Fatalf("Open() = %v", err)
+	}
+	reader := openStore(t, dsn)
+	ctx := testContext(t, time.Minute)
+	l := audit.New(s)
+
+	// Random hex does not compress, so the index entries are full size.
+	chat := randomHex(t, audit.MaxChatIDBytes/2)
+	model := randomHex(t, audit.MaxNameBytes/2)
+	logCtx := audit.WithChatID(ctx, chat)
+	call := &audit.LLMCall{
+		Provider:      "openai",
+		Model:         model,
+		ResponseModel: model,
+		Status:        audit.StatusSuccess,
+	}
+	if err := l.Log(logCtx, call); err != nil {
+		t.Fatalf("Log(model and chat ID at their limits) = %v, want nil", err)
+	}
+
+	tooLong := &audit.LLMCall{Provider: "openai", Model: randomHex(t, 1400), Status: audit.StatusSuccess}
+	err = l.Log(logCtx, tooLong)
+	var verr *audit.ValidationError
+	if !errors.As(err, &verr) || verr.Field != "model" {
+		t.Errorf("Log(2800-byte model) = %v, want a *ValidationError for model", err)
+	}
+
+	if err := l.Close(ctx); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if st := l.Stats(); st.Written != 1 || st.Failed != 0 || st.Invalid != 1 {
+		t.Errorf("Stats() = %+v, want 1 written, 1 invalid, none failed", st)
+	}
+	got, err := reader.Entries(ctx, audit.Filter{ChatID: chat})
+	if err != nil {
+		t.Fatalf("Entries(ChatID) = %v", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("Entries(ChatID) returned %d entries, want 1", len(got))
+	}
+
+	// The chat history's primary key holds the chat ID too.
+	msgs := []llm.Message{{Role: llm.RoleUser, Content: "hi"}}
+	if err := reader.AppendMessages(ctx, chat, msgs); err != nil {
+		t.Errorf("AppendMessages(1024-byte chat ID) = %v, want nil", err)
 	}
 }
