@@ -30,7 +30,8 @@ func TestKillDuringLogging(t *testing.T) {
 			spoolDir := db + ".spool"
 			c := startChild(t, roleLogger, childDBEnv+"="+db, childSpoolEnv+"="+spoolDir, childModeEnv+"="+mode.String())
 
-			// Let it log and flush for a while, then kill it mid-stream.
+			// Let it log and flush for a while, then kill it between two
+			// flushes.
 			var logged, flushed int
 			dropped := map[int]bool{}
 			seen := func(line string) {
@@ -45,8 +46,8 @@ func TestKillDuringLogging(t *testing.T) {
 				}
 			}
 			c.waitLine(t, 2*time.Minute, func(line string) bool {
-				n, ok := lineNumber(line, "flushed")
-				return ok && n >= 20*childFlushEvery
+				n, ok := lineNumber(line, "logged")
+				return ok && n >= 10*childFlushEvery+childFlushEvery/2
 			}, seen)
 			if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatalf("kill child: %v", err)
