@@ -37,6 +37,9 @@ func (s *Store) CreateApproval(ctx context.Context, a tools.Approval) error {
 	if !a.DecidedAt.IsZero() {
 		decidedAt = audit.FormatTime(a.DecidedAt)
 	}
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 
 	_, err := s.writer.ExecContext(ctx,
 		"INSERT INTO pending_approvals ("+approvalColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,6 +128,9 @@ func (s *Store) DecideApproval(ctx context.Context, id string, status tools.Appr
 		at = time.Now()
 	}
 	op := fmt.Sprintf("decide approval %q", id)
+	if err := s.checkFile(); err != nil {
+		return tools.Approval{}, err
+	}
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {

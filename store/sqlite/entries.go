@@ -43,6 +43,9 @@ func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error 
 	if len(valid) == 0 {
 		return rejectedError(rejected)
 	}
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 
 	// The statements are prepared before the transaction takes the only
 	// writer connection, which preparing on the pool would wait for.

@@ -38,6 +38,9 @@ func (s *Store) AppendMessages(ctx context.Context, chatID string, msgs []llm.Me
 	}
 	op := fmt.Sprintf("append messages to chat %q", chatID)
 	now := audit.FormatTime(time.Now())
+	if err := s.checkFile(); err != nil {
+		return err
+	}
 
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {

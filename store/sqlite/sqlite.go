@@ -69,6 +69,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// fileID identifies the database file opened, when fileIDKnown is true.
+	fileID      fileID
+	fileIDKnown bool
 }
 
 // Open opens the SQLite database at path, creating the file when it does
@@ -108,6 +112,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := s.checkWritable(ctx); err != nil {
 		writer.Close()
 		return nil, err
+	}
+	// checkWritable created the file, if it was missing, so the file the
+	// writer holds open is the one the path names now.
+	if id, err := statFileID(path); err == nil {
+		s.fileID, s.fileIDKnown = id, true
 	}
 
 	reader, err := sql.Open("sqlite", dsn(path, o, true))
