@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -122,6 +124,8 @@ type decideOptions struct {
 	sandbox string
 	resume  bool
 	baseURL string
+	// commands builds the command lines printed as next steps.
+	commands commandLine
 }
 
 func newApproveCommand(a *app) *cobra.Command {
@@ -130,20 +134,23 @@ func newApproveCommand(a *app) *cobra.Command {
 		Use:   "approve ID",
 		Short: "Approve a pending tool call, run the tool and log it",
 		Long: `approve records the approval, runs the tool with the arguments the model
-sent and stores its output in the chat. The tool must be available: pass
---sandbox with the folder the chat used for the file tools.
+sent and stores its output in the chat. The tool must be available: the file
+tools (list_files, read_file, search_files, stat, write_file) need --sandbox
+with the folder the chat used, which chat prints in its approve command.
 
 With --resume the chat then continues with the provider and model of its
 last LLM call, read from the audit trail; that provider's API key must be
 set. Without it, approve prints the command that continues the chat.`,
-		Example: `  agentaudit approvals approve 0199... --sandbox ./work --reason "reviewed the diff"`,
+		Example: `  agentaudit approvals approve 0199... --sandbox ./work --reason "reviewed the diff"
+  agentaudit approvals approve 0199... --sandbox ./work --resume`,
 		Args:    exactArgs(1, "pass the approval ID, from agentaudit approvals list"),
 	}
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the call is approved, stored with the decision")
-	cmd.Flags().StringVar(&o.sandbox, "sandbox", "", "folder the chat's file tools work in")
+	cmd.Flags().StringVar(&o.sandbox, "sandbox", "", "folder the chat's file tools work in; required to approve a file tool such as write_file")
 	cmd.Flags().BoolVar(&o.resume, "resume", false, "continue the chat when no approval of it is left pending")
 	cmd.Flags().StringVar(&o.baseURL, "base-url", "", "provider API base URL for --resume")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		o.commands = newCommandLine(cmd, a.db)
 		return a.decide(cmd.Context(), args[0], tools.ApprovalApproved, o)
 	}
 	return cmd
@@ -166,6 +173,7 @@ as the call's result, so the model learns why when the chat resumes.`,
 		if o.reason == "" {
 			return usagef("deny needs --reason: the model sees it as the call's result")
 		}
+		o.commands = newCommandLine(cmd, a.db)
 		return a.decide(cmd.Context(), args[0], tools.ApprovalDenied, o)
 	}
 	return cmd
@@ -196,13 +204,17 @@ func (a *app) decide(ctx context.Context, id string, status tools.ApprovalStatus
 		return err
 	}
 	defer closeTools()
+	sandbox, err := absSandbox(o.sandbox)
+	if err != nil {
+		return err
+	}
 
 	var dec agent.Decision
 	if status == tools.ApprovalApproved {
 		// Check before deciding, because an approval cannot be taken back
 		// once its tool was found missing.
 		if _, ok := w.Registry.Lookup(ap.ToolName); !ok {
-			return fmt.Errorf("tool %q of approval %s is not available here; pass --sandbox DIR with the folder chat %s used", ap.ToolName, id, ap.ChatID)
+			return missingToolError(ap, o)
 		}
 		fmt.Fprintf(a.stdout, "approving %s: %s %s\n", id, ap.ToolName, shorten(string(ap.Input), 80))
 		dec, err = w.Approve(ctx, id, o.reason)
@@ -225,15 +237,30 @@ func (a *app) decide(ctx context.Context, id string, status tools.ApprovalStatus
 	}
 	if !o.resume {
 		if provider != "" {
-			fmt.Fprintf(a.stdout, "resume with: agentaudit chat --chat %s --resume --provider %s --model %s\n", ap.ChatID, provider, modelName)
+			fmt.Fprintf(a.stdout, "resume with: %s\n", o.commands.resumeCommand(ap.ChatID, provider, modelName, sandbox, o.baseURL))
 		}
 		return nil
 	}
-	return a.resumeChat(ctx, w, s, ap.ChatID, provider, modelName, o.baseURL)
+	return a.resumeChat(ctx, w, s, ap.ChatID, provider, modelName, o.baseURL, nextSteps{cmd: o.commands, sandbox: sandbox})
+}
+
+// missingToolError explains why the tool of approval ap is not available
+// and what to pass: a file tool needs the chat's --sandbox folder, and any
+// other tool belongs to the program that registered it.
+func missingToolError(ap tools.Approval, o decideOptions) error {
+	if !slices.Contains(fileTools, ap.ToolName) {
+		return fmt.Errorf("tool %q of approval %s is not available here: this CLI provides only the file tools %s; decide the approval in the program that registered the tool", ap.ToolName, ap.ID, strings.Join(fileTools, ", "))
+	}
+	if o.sandbox == "" {
+		return fmt.Errorf("tool %q of approval %s is not available here; pass --sandbox DIR with the folder chat %s used, as chat printed it: %s",
+			ap.ToolName, ap.ID, ap.ChatID, o.commands.format("approvals", "approve", ap.ID, "--sandbox", "DIR"))
+	}
+	return fmt.Errorf("tool %q of approval %s is not available with --sandbox %s", ap.ToolName, ap.ID, o.sandbox)
 }
 
 // resumeChat continues chatID with the provider and model of its trail.
-func (a *app) resumeChat(ctx context.Context, w *agent.Workflow, s *session, chatID, provider, modelName, baseURL string) error {
+// When the chat waits for approvals again, it prints next's commands.
+func (a *app) resumeChat(ctx context.Context, w *agent.Workflow, s *session, chatID, provider, modelName, baseURL string, next nextSteps) error {
 	if provider != providerOpenAI && provider != providerAnthropic {
 		return fmt.Errorf("cannot resume chat %s: its provider %q is unknown or not supported; use agentaudit chat --chat %s --resume", chatID, provider, chatID)
 	}
@@ -251,7 +278,8 @@ func (a *app) resumeChat(ctx context.Context, w *agent.Workflow, s *session, cha
 	if err != nil {
 		return err
 	}
-	printOutcome(a.stdout, out, "")
+	next.resume = next.cmd.resumeCommand(chatID, provider, modelName, next.sandbox, baseURL)
+	printOutcome(a.stdout, out, next)
 	return nil
 }
 

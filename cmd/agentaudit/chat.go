@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,6 +42,8 @@ type chatOptions struct {
 	// streamSet records that --stream was given, so that a replay whose
 	// files disagree with it fails rather than silently switching.
 	streamSet bool
+	// commands builds the command lines printed as next steps.
+	commands commandLine
 }
 
 func newChatCommand(a *app) *cobra.Command {
@@ -88,6 +89,7 @@ chat must be of one kind.`,
 
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		o.streamSet = cmd.Flags().Changed("stream")
+		o.commands = newCommandLine(cmd, a.db)
 		if err := o.check(args); err != nil {
 			return err
 		}
@@ -182,17 +184,16 @@ func (a *app) runChat(ctx context.Context, o chatOptions, args []string) (err er
 	if err != nil {
 		return err
 	}
-	printOutcome(a.stdout, out, o.resumeCommand())
-	return nil
-}
-
-// resumeCommand returns the command line that continues the chat.
-func (o *chatOptions) resumeCommand() string {
-	cmd := fmt.Sprintf("agentaudit chat --chat %s --resume --provider %s --model %s", o.chatID, o.provider, o.model)
-	if o.sandbox != "" {
-		cmd += " --sandbox " + o.sandbox
+	sandbox, err := absSandbox(o.sandbox)
+	if err != nil {
+		return err
 	}
-	return cmd
+	printOutcome(a.stdout, out, nextSteps{
+		cmd:     o.commands,
+		sandbox: sandbox,
+		resume:  o.commands.resumeCommand(o.chatID, o.provider, o.model, sandbox, o.baseURL),
+	})
+	return nil
 }
 
 // newWorkflow returns a workflow over the session's database whose model
@@ -314,27 +315,6 @@ func replayBaseURL(provider string, srv *replay.Server) string {
 		return srv.URL() + "/v1"
 	}
 	return srv.URL()
-}
-
-// printOutcome prints how a run ended and, when it waits for approvals,
-// how to decide them and continue.
-func printOutcome(w io.Writer, out agent.Outcome, resumeCommand string) {
-	switch out.Status {
-	case agent.StatusAnswered:
-		fmt.Fprintf(w, "assistant: %s\n", out.Answer)
-	case agent.StatusStepLimit:
-		fmt.Fprintf(w, "stopped: the model was still calling tools when the step limit was reached; send a new message or raise --max-steps\n")
-	case agent.StatusPendingApproval:
-		fmt.Fprintf(w, "waiting for approval of %d tool call(s):\n", len(out.Pending))
-		for _, p := range out.Pending {
-			fmt.Fprintf(w, "  %s  %s %s\n", p.ID, p.ToolName, shorten(string(p.Input), 80))
-		}
-		fmt.Fprintln(w, "approve with: agentaudit approvals approve ID [--reason R] [--sandbox DIR]")
-		fmt.Fprintln(w, "deny with:    agentaudit approvals deny ID --reason R")
-		if resumeCommand != "" {
-			fmt.Fprintf(w, "then resume:  %s\n", resumeCommand)
-		}
-	}
 }
 
 // newChatID returns prefix followed by a new UUIDv7.

@@ -111,7 +111,7 @@ func (a *app) runDemo(ctx context.Context, sandbox string) (err error) {
 			return err
 		}
 	}
-	printOutcome(a.stdout, out, "")
+	printOutcome(a.stdout, out, nextSteps{cmd: commandLine{cli: cliCommand()}})
 
 	// The trail is read back from the database, so everything logged so far
 	// must be written first.

@@ -362,7 +362,7 @@ func TestApprovalsDeny(t *testing.T) {
 	if !strings.Contains(r.stdout, "write_file error: denied by a human: not in this folder") {
 		t.Errorf("deny output lacks the denial:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout, "resume with: agentaudit chat --chat "+chatID+" --resume --provider openai --model gpt-4o-mini") {
+	if !strings.Contains(r.stdout, "resume with: "+cliCommand()+" chat --chat "+chatID+" --resume --provider openai --model gpt-4o-mini") {
 		t.Errorf("deny output lacks the resume command:\n%s", r.stdout)
 	}
 	if _, err := os.Stat(filepath.Join(sandbox, "out.txt")); !os.IsNotExist(err) {
