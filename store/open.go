@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -44,12 +45,21 @@ type Option func(*config)
 type config struct {
 	autoMigrate bool
 	create      bool
+	logger      *slog.Logger
 }
 
 // WithAutoMigrate sets whether Open applies the schema migrations the
 // database lacks. The default is true.
 func WithAutoMigrate(on bool) Option {
 	return func(c *config) { c.autoMigrate = on }
+}
+
+// WithLogger sets the logger that a D1 backend reports retries and
+// Retry-After waits (level Warn) and a rejected API token (level Error) to.
+// The default discards them. SQLite and PostgreSQL log nothing, so it
+// changes nothing for them. A nil l keeps the default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) { c.logger = l }
 }
 
 // WithCreate sets whether Open creates a SQLite database file that does
@@ -134,7 +144,7 @@ func openPostgres(ctx context.Context, dsn string, c config) (Backend, error) {
 }
 
 func openD1(ctx context.Context, dsn string, c config) (Backend, error) {
-	s, err := d1.Open(ctx, dsn, d1.WithAutoMigrate(c.autoMigrate))
+	s, err := d1.Open(ctx, dsn, d1.WithAutoMigrate(c.autoMigrate), d1.WithLogger(c.logger))
 	if err != nil {
 		return nil, err
 	}

@@ -1,15 +1,21 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/agentaudit/agentaudit/store"
+	"github.com/agentaudit/agentaudit/store/d1"
 )
 
 func TestOpenSQLiteForms(t *testing.T) {
@@ -121,5 +127,27 @@ func TestLoggerOptions(t *testing.T) {
 	}
 	if got := len(store.LoggerOptions("sqlite:audit.db")); got != 0 {
 		t.Errorf("LoggerOptions(sqlite:...) returned %d options, want none", got)
+	}
+}
+
+func TestOpenD1WithLogger(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"success":false,"errors":[{"code":10000,"message":"Authentication error"}],"messages":[],"result":null}`)
+	}))
+	defer srv.Close()
+	t.Setenv(d1.BaseURLEnv, srv.URL+"/client/v4")
+	t.Setenv(d1.TokenEnv, "expired-token")
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+
+	b, err := store.Open(context.Background(), "d1://0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a/11111111-1111-4111-8111-111111111111", store.WithLogger(log))
+	if err == nil {
+		b.Close()
+		t.Fatal("Open(d1 with a rejected token) = nil error, want the rejection")
+	}
+	if !strings.Contains(logs.String(), "d1: API token rejected") {
+		t.Errorf("log = %q, want the rejected token reported through the given logger; Open() = %v", logs.String(), err)
 	}
 }

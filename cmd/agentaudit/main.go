@@ -150,6 +150,8 @@ type session struct {
 // openSession opens the database. With withLogger, it also starts an audit
 // Logger over it, which close drains.
 func (a *app) openSession(ctx context.Context, withLogger bool, opts ...store.Option) (*session, error) {
+	// D1's retries and Retry-After waits reach stderr as warnings.
+	opts = append([]store.Option{store.WithLogger(a.log)}, opts...)
 	b, err := store.Open(ctx, a.db, opts...)
 	if err != nil {
 		return nil, err

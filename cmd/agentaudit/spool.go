@@ -286,7 +286,7 @@ func (a *app) runSpoolReplay(ctx context.Context) error {
 	}
 	before := sp.Stats()
 
-	b, err := store.Open(ctx, a.db)
+	b, err := store.Open(ctx, a.db, store.WithLogger(a.log))
 	if err != nil {
 		sp.Close()
 		return err

@@ -27,9 +27,11 @@ import (
 // at 50 MB; the envelope adds little.
 const maxReplyBytes = 64 << 20
 
-// maxRetryAfterSeconds caps a Retry-After in seconds, so that a huge value
-// cannot overflow a time.Duration; a day is far past any request deadline.
-const maxRetryAfterSeconds = 24 * 60 * 60
+// MaxRetryAfter is the longest wait a Client honours from a Retry-After
+// header. A longer Retry-After waits MaxRetryAfter and then retries, so that
+// one reply cannot stop the client for hours. A request that succeeds ends
+// the wait for every other request at once.
+const MaxRetryAfter = 60 * time.Second
 
 // Client sends SQL statements to one D1 database through Cloudflare's REST
 // API: POST {base}/accounts/{account}/d1/database/{database}/query with a
@@ -48,8 +50,12 @@ type Client struct {
 
 	mu sync.Mutex
 	// resumeAt is when the API accepts requests again after an HTTP 429
-	// with Retry-After; every request waits for it.
+	// with Retry-After; every request waits for it. pause is cancelled, by
+	// endPause, when a request succeeds before resumeAt, which wakes the
+	// waiting requests. Both are nil while there is no pause.
 	resumeAt time.Time
+	pause    context.Context
+	endPause context.CancelFunc
 	// authReported is set once a rejected token is logged, and cleared by
 	// the next success, so that an expired token is logged once.
 	authReported bool
@@ -310,9 +316,9 @@ func (c *Client) send(ctx context.Context, body []byte, policy retryPolicy) ([]R
 		}
 
 		wait := c.backoff(attempt)
-		if ra := retryAfter(err); ra > 0 {
+		ra := retryAfter(err)
+		if ra > 0 {
 			wait = ra
-			c.pauseUntil(c.cfg.now().Add(ra))
 		}
 		if deadline, ok := ctx.Deadline(); ok && c.cfg.now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("d1: query database %s: the retry in %v would pass the deadline: %w", c.database, wait.Round(time.Millisecond), err)
@@ -322,22 +328,47 @@ func (c *Client) send(ctx context.Context, body []byte, policy retryPolicy) ([]R
 			slog.Int("attempt", attempt),
 			slog.Duration("wait", wait),
 			slog.String("error", err.Error()))
+		if ra > 0 {
+			// waitTurn waits out the pause, or less when another request
+			// succeeds first.
+			c.pauseUntil(c.cfg.now().Add(ra))
+			continue
+		}
 		if err := c.cfg.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("d1: query database %s: %w", c.database, err)
 		}
 	}
 }
 
-// waitTurn waits until a Retry-After pause is over and the rate limiter
-// lets one more request through.
+// waitTurn waits until a Retry-After pause is over, or a request succeeds,
+// and the rate limiter lets one more request through. It returns an error
+// at once when the pause would outlast ctx's deadline.
 func (c *Client) waitTurn(ctx context.Context) error {
-	c.mu.Lock()
-	resumeAt := c.resumeAt
-	c.mu.Unlock()
-	if wait := resumeAt.Sub(c.cfg.now()); wait > 0 {
-		if err := c.cfg.sleep(ctx, wait); err != nil {
+	for {
+		c.mu.Lock()
+		resumeAt, pause := c.resumeAt, c.pause
+		c.mu.Unlock()
+		wait := resumeAt.Sub(c.cfg.now())
+		if pause == nil || wait <= 0 {
+			break
+		}
+		if deadline, ok := ctx.Deadline(); ok && c.cfg.now().Add(wait).After(deadline) {
+			return fmt.Errorf("d1: query database %s: the API asked to wait %v (Retry-After), which would pass the deadline; retry later", c.database, wait.Round(time.Millisecond))
+		}
+
+		sleepCtx, cancel := context.WithCancel(ctx)
+		stop := context.AfterFunc(pause, cancel)
+		err := c.cfg.sleep(sleepCtx, wait)
+		stop()
+		cancel()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("d1: query database %s: waiting %v for the rate limit to reset: %w", c.database, wait.Round(time.Millisecond), ctxErr)
+		}
+		if err != nil && pause.Err() == nil {
 			return fmt.Errorf("d1: query database %s: waiting %v for the rate limit to reset: %w", c.database, wait.Round(time.Millisecond), err)
 		}
+		// The pause is over, or a success ended it early; check again in
+		// case another 429 started a new one.
 	}
 	if err := c.limiter.Wait(ctx); err != nil {
 		return fmt.Errorf("d1: query database %s: waiting for the client's rate limit (%v requests/s): %w", c.database, c.cfg.requestsPerSec, err)
@@ -345,18 +376,29 @@ func (c *Client) waitTurn(ctx context.Context) error {
 	return nil
 }
 
+// pauseUntil makes every request wait until t, unless a pause already
+// lasts longer.
 func (c *Client) pauseUntil(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.pause == nil {
+		c.pause, c.endPause = context.WithCancel(context.Background())
+	}
 	if t.After(c.resumeAt) {
 		c.resumeAt = t
 	}
 }
 
+// noteSuccess records a successful request: it ends a Retry-After pause,
+// waking the requests that wait for it, and re-arms the rejected-token log.
 func (c *Client) noteSuccess() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.authReported = false
-	c.mu.Unlock()
+	if c.endPause != nil {
+		c.endPause()
+	}
+	c.pause, c.endPause, c.resumeAt = nil, nil, time.Time{}
 }
 
 // authError returns the permanent error for a rejected token, and logs it
@@ -496,7 +538,8 @@ func (c *Client) redactErr(err error) error {
 }
 
 // parseRetryAfter reads a Retry-After header, in seconds or as an HTTP
-// date; it returns 0 when the header is absent or invalid.
+// date, capped at MaxRetryAfter. It returns 0 when the header is absent or
+// invalid.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -506,10 +549,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		if secs <= 0 {
 			return 0
 		}
-		return time.Duration(min(secs, maxRetryAfterSeconds)) * time.Second
+		return time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
+		return min(max(t.Sub(now), 0), MaxRetryAfter)
 	}
 	return 0
 }

@@ -574,9 +574,13 @@ func TestParseRetryAfter(t *testing.T) {
 		{"-3", 0},
 		{"12", 12 * time.Second},
 		{"12abc", 0},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(45 * time.Second).Format(http.TimeFormat), 45 * time.Second},
 		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"999999999999999", maxRetryAfterSeconds * time.Second},
+		{"999999999999999", MaxRetryAfter},
+		{"86400", MaxRetryAfter},
+		{"60", MaxRetryAfter},
+		{"61", MaxRetryAfter},
+		{now.Add(24 * time.Hour).Format(http.TimeFormat), MaxRetryAfter},
 	}
 	for _, tt := range tests {
 		if got := parseRetryAfter(tt.in, now); got != tt.want {
@@ -641,5 +645,122 @@ func TestLoggerStopsOnRejectedToken(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), testToken) {
 		t.Errorf("client log contains the token: %s", logs.String())
+	}
+}
+
+func TestClientCapsRetryAfter(t *testing.T) {
+	clk := newFakeClock()
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "86400")
+			writeJSON(w, http.StatusTooManyRequests, `{"success":false,"errors":[{"code":971,"message":"rate limited"}]}`)
+			return
+		}
+		writeJSON(w, 200, okReply)
+	})
+	c := newTestClient(t, srv, clk)
+
+	if _, err := c.Query(context.Background(), "SELECT 1"); err != nil {
+		t.Fatalf("Query() = %v, want nil after the 429", err)
+	}
+	if got, want := srv.count(), 2; got != want {
+		t.Errorf("requests = %d, want %d", got, want)
+	}
+	var total time.Duration
+	for _, w := range clk.recorded() {
+		total += w
+	}
+	if total != MaxRetryAfter {
+		t.Errorf("waited %v in all (%v), want MaxRetryAfter (%v)", total, clk.recorded(), MaxRetryAfter)
+	}
+}
+
+func TestClientPauseRespectsDeadline(t *testing.T) {
+	// The rate limiter reads the real clock, so this clock starts at the
+	// real time.
+	clk := &fakeClock{t: time.Now()}
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		writeJSON(w, 200, okReply)
+	})
+	c := newTestClient(t, srv, clk)
+	c.pauseUntil(clk.now().Add(MaxRetryAfter)) // as an HTTP 429 with Retry-After does
+	ctx, cancel := context.WithDeadline(context.Background(), clk.now().Add(5*time.Second))
+	defer cancel()
+
+	_, err := c.Query(ctx, "SELECT 1")
+	if err == nil || !strings.Contains(err.Error(), "would pass the deadline") {
+		t.Fatalf("Query() = %v, want an error saying the wait would pass the deadline", err)
+	}
+	if got := clk.recorded(); len(got) != 0 {
+		t.Errorf("waits = %v, want none", got)
+	}
+	if got := srv.count(); got != 0 {
+		t.Errorf("requests = %d, want 0", got)
+	}
+}
+
+func TestClientPauseEndsOnSuccess(t *testing.T) {
+	release := make(chan struct{})
+	srv := newAPIServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			<-release
+		}
+		writeJSON(w, 200, okReply)
+	})
+	clk := newFakeClock()
+	sleeping := make(chan time.Duration, 1)
+	// blockingSleep waits for ctx, so the pause ends only when a success
+	// cancels it.
+	blockingSleep := func(ctx context.Context, d time.Duration) error {
+		sleeping <- d
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	c := newTestClient(t, srv, clk, func(cfg *config) { cfg.sleep = blockingSleep })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// The first request is in flight when a 429 pauses the client.
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := c.Query(ctx, "SELECT 1")
+		firstDone <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.count() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the first request did not reach the server within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.pauseUntil(clk.now().Add(MaxRetryAfter))
+
+	secondDone := make(chan error, 1)
+	go func() {
+		_, err := c.Query(ctx, "SELECT 2")
+		secondDone <- err
+	}()
+	select {
+	case d := <-sleeping:
+		if d != MaxRetryAfter {
+			t.Errorf("second request waits %v, want %v", d, MaxRetryAfter)
+		}
+	case <-ctx.Done():
+		t.Fatal("the second request did not wait for the pause")
+	}
+
+	close(release)
+	for name, done := range map[string]chan error{"first": firstDone, "second": secondDone} {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s Query() = %v, want nil", name, err)
+			}
+		case <-ctx.Done():
+			t.Fatalf("%s Query() still waits 30s after the first request succeeded", name)
+		}
+	}
+	if got, want := srv.count(), 2; got != want {
+		t.Errorf("requests = %d, want %d", got, want)
 	}
 }
