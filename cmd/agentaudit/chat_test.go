@@ -146,3 +146,24 @@ func TestChatReplayKinds(t *testing.T) {
 		})
 	}
 }
+
+func TestChatWrongProviderBody(t *testing.T) {
+	dsn, path := tempDB(t)
+
+	r := runCLI(t, "chat", "--db", dsn, "--provider", "anthropic", "--model", "claude-sonnet-4-5",
+		"--replay", writeResponses(t, answerBody)[0], "hi")
+
+	if r.code != 1 {
+		t.Errorf("exit code = %d, want 1; stdout %q", r.code, r.stdout)
+	}
+	if want := "is not an Anthropic Messages response"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr = %q, want it to contain %q", r.stderr, want)
+	}
+	if strings.Contains(r.stdout, "assistant:") {
+		t.Errorf("stdout = %q, want no empty answer", r.stdout)
+	}
+	calls, _ := splitEntries(t, readEntries(t, path, chatIDOf(t, r.stdout)))
+	if len(calls) != 1 || calls[0].Status != audit.StatusError {
+		t.Errorf("llm_call rows = %+v, want one error", calls)
+	}
+}

@@ -441,3 +441,27 @@ func TestGenerateInvalidInput(t *testing.T) {
 		})
 	}
 }
+
+func TestGenerateRejectsOtherAPIs(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"chat completion", `{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}`},
+		{"empty object", `{}`},
+		{"wrong type", `{"id":"msg_1","type":"completion","role":"assistant","content":[]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			model, _ := start(t, []replay.Response{replay.JSON(200, tt.body)})
+
+			resp, err := model.Generate(context.Background(), llm.Request{Model: "claude-sonnet-4-5", Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}}})
+			if err == nil || !strings.Contains(err.Error(), "is not an Anthropic Messages response") {
+				t.Errorf("Generate() error = %v, want one saying the reply is not an Anthropic Messages response", err)
+			}
+			if resp == nil || resp.HTTPStatus != 200 {
+				t.Errorf("Generate() response = %+v, want a partial response with HTTPStatus 200", resp)
+			}
+		})
+	}
+}

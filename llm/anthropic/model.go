@@ -82,6 +82,11 @@ func (m *Model) API() string { return string(wire.AnthropicMessages) }
 // errors are wrapped, so errors.Is still matches context.Canceled and the
 // like.
 //
+// A reply without "type": "message" and "role": "assistant", such as a
+// Chat Completions body, is an error too, returned with a partial Response
+// that carries the HTTP status, so that the audit trail records a failed
+// call.
+//
 // Without streaming, SDK v2.17.0 rejects, before sending, a request whose
 // MaxTokens is above 21,333, where it expects a non-streaming call to take
 // over 10 minutes, or above the SDK's non-streaming limit for the model. A
@@ -105,7 +110,11 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, e
 		return nil, m.convertError(err, req.Model)
 	}
 	parsed := wire.ParseBody(wire.AnthropicMessages, []byte(msg.RawJSON()))
-	return convertResponse(msg, parsed, httpResp), nil
+	resp := convertResponse(msg, parsed, httpResp)
+	if msg.Type != "message" || msg.Role != "assistant" {
+		return resp, fmt.Errorf("anthropic: reply to the messages request for model %q is not an Anthropic Messages response: it lacks \"type\": \"message\" and \"role\": \"assistant\"; check that the base URL points at the Anthropic Messages API", req.Model)
+	}
+	return resp, nil
 }
 
 // convertError turns an SDK error into an *llm.APIError when the provider

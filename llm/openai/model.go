@@ -83,6 +83,10 @@ func (m *Model) API() string { return string(wire.ChatCompletions) }
 // returned as an *llm.APIError with the HTTP status and the provider's
 // message. Transport and context errors are wrapped, so errors.Is still
 // matches context.Canceled and the like.
+//
+// A reply without a "choices" array, such as an Anthropic Messages body,
+// is an error too, returned with a partial Response that carries the HTTP
+// status, so that the audit trail records a failed call.
 func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, error) {
 	if m.err != nil {
 		return nil, m.err
@@ -101,7 +105,11 @@ func (m *Model) Generate(ctx context.Context, req llm.Request) (*llm.Response, e
 		return nil, m.convertError(err, httpResp, req.Model)
 	}
 	parsed := wire.ParseBody(wire.ChatCompletions, []byte(completion.RawJSON()))
-	return convertResponse(completion, parsed, httpResp), nil
+	resp := convertResponse(completion, parsed, httpResp)
+	if !completion.JSON.Choices.Valid() {
+		return resp, fmt.Errorf("openai: reply to the chat completion for model %q is not a Chat Completions response: it has no \"choices\" array; check that the base URL points at an OpenAI-compatible API", req.Model)
+	}
+	return resp, nil
 }
 
 // convertError turns an SDK error into an *llm.APIError when the provider

@@ -466,3 +466,27 @@ func TestGenerateInvalidInput(t *testing.T) {
 		})
 	}
 }
+
+func TestGenerateRejectsOtherAPIs(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+	}{
+		{"anthropic message", `{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[{"type":"text","text":"hi"}],"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":1}}`},
+		{"empty object", `{}`},
+		{"null choices", `{"id":"x","object":"chat.completion","model":"m","choices":null}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			model, _ := start(t, []replay.Response{replay.JSON(200, tt.body)})
+
+			resp, err := model.Generate(context.Background(), llm.Request{Model: "gpt-4o", Messages: []llm.Message{{Role: llm.RoleUser, Content: "x"}}})
+			if err == nil || !strings.Contains(err.Error(), `is not a Chat Completions response: it has no "choices" array`) {
+				t.Errorf("Generate() error = %v, want one saying the reply is not a Chat Completions response", err)
+			}
+			if resp == nil || resp.HTTPStatus != 200 {
+				t.Errorf("Generate() response = %+v, want a partial response with HTTPStatus 200", resp)
+			}
+		})
+	}
+}
