@@ -143,7 +143,7 @@ last LLM call, read from the audit trail; that provider's API key must be
 set. Without it, approve prints the command that continues the chat.`,
 		Example: `  agentaudit approvals approve 0199... --sandbox ./work --reason "reviewed the diff"
   agentaudit approvals approve 0199... --sandbox ./work --resume`,
-		Args:    exactArgs(1, "pass the approval ID, from agentaudit approvals list"),
+		Args: exactArgs(1, "pass the approval ID, from agentaudit approvals list"),
 	}
 	cmd.Flags().StringVar(&o.reason, "reason", "", "why the call is approved, stored with the decision")
 	cmd.Flags().StringVar(&o.sandbox, "sandbox", "", "folder the chat's file tools work in; required to approve a file tool such as write_file")
