@@ -86,8 +86,8 @@ func printApprovals(w io.Writer, list []tools.Approval, format string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tCHAT\tTOOL\tSTATUS\tINPUT\tREASON")
 	for _, ap := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ap.ID, audit.FormatTime(ap.CreatedAt), ap.ChatID,
-			ap.ToolName, ap.Status, shorten(string(ap.Input), 60), shorten(ap.Reason, 40))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", terminalCell(ap.ID), audit.FormatTime(ap.CreatedAt), terminalCell(ap.ChatID),
+			terminalCell(ap.ToolName), terminalCell(string(ap.Status)), terminalCell(shorten(string(ap.Input), 60)), terminalCell(shorten(ap.Reason, 40)))
 	}
 	return tw.Flush()
 }
@@ -216,10 +216,10 @@ func (a *app) decide(ctx context.Context, id string, status tools.ApprovalStatus
 		if _, ok := w.Registry.Lookup(ap.ToolName); !ok {
 			return missingToolError(ap, o)
 		}
-		fmt.Fprintf(a.stdout, "approving %s: %s %s\n", id, ap.ToolName, shorten(string(ap.Input), 80))
+		fmt.Fprintf(a.stdout, "approving %s: %s %s\n", terminalCell(id), terminalCell(ap.ToolName), terminalCell(shorten(string(ap.Input), 80)))
 		dec, err = w.Approve(ctx, id, o.reason)
 	} else {
-		fmt.Fprintf(a.stdout, "denying %s: %s %s\n", id, ap.ToolName, shorten(string(ap.Input), 80))
+		fmt.Fprintf(a.stdout, "denying %s: %s %s\n", terminalCell(id), terminalCell(ap.ToolName), terminalCell(shorten(string(ap.Input), 80)))
 		dec, err = w.Deny(ctx, id, o.reason)
 	}
 	if err != nil {
@@ -228,7 +228,7 @@ func (a *app) decide(ctx context.Context, id string, status tools.ApprovalStatus
 	printDecision(a.stdout, dec)
 
 	if len(dec.Remaining) > 0 {
-		fmt.Fprintf(a.stdout, "chat %s still waits for %d approval(s)\n", ap.ChatID, len(dec.Remaining))
+		fmt.Fprintf(a.stdout, "chat %s still waits for %d approval(s)\n", terminalCell(ap.ChatID), len(dec.Remaining))
 		return nil
 	}
 	provider, modelName, err := lastModel(ctx, s.backend, ap.ChatID)
@@ -237,7 +237,7 @@ func (a *app) decide(ctx context.Context, id string, status tools.ApprovalStatus
 	}
 	if !o.resume {
 		if provider != "" {
-			fmt.Fprintf(a.stdout, "resume with: %s\n", o.commands.resumeCommand(ap.ChatID, provider, modelName, sandbox, o.baseURL))
+			fmt.Fprintf(a.stdout, "resume with: %s\n", terminalCell(o.commands.resumeCommand(ap.ChatID, provider, modelName, sandbox, o.baseURL)))
 		}
 		return nil
 	}
@@ -288,7 +288,7 @@ func printDecision(w io.Writer, dec agent.Decision) {
 	if dec.Result.IsError {
 		label = "error"
 	}
-	fmt.Fprintf(w, "%s %s: %s\n", dec.Approval.ToolName, label, shorten(dec.Result.Content, 200))
+	fmt.Fprintf(w, "%s %s: %s\n", terminalCell(dec.Approval.ToolName), label, terminalCell(shorten(dec.Result.Content, 200)))
 }
 
 // lastModel returns the provider and model of the chat's last LLM call,

@@ -174,7 +174,7 @@ func (a *app) runChat(ctx context.Context, o chatOptions, args []string) (err er
 	w.System = o.system
 	w.MaxSteps = o.maxSteps
 
-	fmt.Fprintf(a.stdout, "chat %s\n", o.chatID)
+	fmt.Fprintf(a.stdout, "chat %s\n", terminalCell(o.chatID))
 	var out agent.Outcome
 	if o.resume {
 		out, err = w.Resume(ctx, o.chatID)

@@ -83,13 +83,13 @@ type nextSteps struct {
 func printOutcome(w io.Writer, out agent.Outcome, next nextSteps) {
 	switch out.Status {
 	case agent.StatusAnswered:
-		fmt.Fprintf(w, "assistant: %s\n", out.Answer)
+		fmt.Fprintf(w, "assistant: %s\n", terminalText(out.Answer))
 	case agent.StatusStepLimit:
 		fmt.Fprintf(w, "stopped: the model was still calling tools when the step limit was reached; send a new message or raise --max-steps\n")
 	case agent.StatusPendingApproval:
 		fmt.Fprintf(w, "waiting for approval of %d tool call(s):\n", len(out.Pending))
 		for _, p := range out.Pending {
-			fmt.Fprintf(w, "  %s  %s %s\n", p.ID, p.ToolName, shorten(string(p.Input), 80))
+			fmt.Fprintf(w, "  %s  %s %s\n", terminalCell(p.ID), terminalCell(p.ToolName), terminalCell(shorten(string(p.Input), 80)))
 		}
 
 		// With one call waiting, the commands name it. With several, ID is
@@ -102,10 +102,10 @@ func printOutcome(w io.Writer, out agent.Outcome, next nextSteps) {
 		if next.sandbox != "" {
 			approve = append(approve, "--sandbox", next.sandbox)
 		}
-		fmt.Fprintf(w, "approve with: %s [--reason R]\n", next.cmd.format(approve...))
-		fmt.Fprintf(w, "deny with:    %s --reason R\n", next.cmd.format("approvals", "deny", id))
+		fmt.Fprintf(w, "approve with: %s [--reason R]\n", terminalCell(next.cmd.format(approve...)))
+		fmt.Fprintf(w, "deny with:    %s --reason R\n", terminalCell(next.cmd.format("approvals", "deny", id)))
 		if next.resume != "" {
-			fmt.Fprintf(w, "then resume:  %s\n", next.resume)
+			fmt.Fprintf(w, "then resume:  %s\n", terminalCell(next.resume))
 		}
 	}
 }

@@ -98,10 +98,11 @@ func printLog(ctx context.Context, w io.Writer, r audit.Reader, f audit.Filter, 
 		row := describeEntry(e)
 		fmt.Fprintf(tw, "%s\t", audit.FormatTime(e.CreatedAt))
 		if withChat {
-			fmt.Fprintf(tw, "%s\t", chatLabel(e.ChatID))
+			fmt.Fprintf(tw, "%s\t", terminalCell(chatLabel(e.ChatID)))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n",
-			e.Type, row.status, row.subject, row.tokens, row.duration, row.summary)
+			terminalCell(string(e.Type)), terminalCell(row.status), terminalCell(row.subject),
+			row.tokens, row.duration, terminalCell(row.summary))
 	}
 	return tw.Flush()
 }

@@ -63,7 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "agentaudit: %v\n", err)
+	// An error may quote a provider's message or a stored value.
+	fmt.Fprintf(stderr, "agentaudit: %s\n", terminalText(err.Error()))
 	var usage *usageError
 	if errors.As(err, &usage) {
 		return 2

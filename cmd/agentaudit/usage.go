@@ -198,7 +198,7 @@ func printUsageTable(w io.Writer, r usageReport) error {
 
 	fmt.Fprintln(tw, "PROVIDER\tMODEL\tCALLS\tERRORS\tUNKNOWN\tPROMPT\tCOMPLETION\tTOTAL\tCACHED\tREASONING")
 	for _, m := range r.ByModel {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", m.Provider, m.Model, tokens(m))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", terminalCell(m.Provider), terminalCell(m.Model), tokens(m))
 	}
 	fmt.Fprintf(tw, "all\t\t%s\n", tokens(&r.Total))
 	if err := tw.Flush(); err != nil {
@@ -209,7 +209,7 @@ func printUsageTable(w io.Writer, r usageReport) error {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CHAT\tCALLS\tERRORS\tUNKNOWN\tPROMPT\tCOMPLETION\tTOTAL\tCACHED\tREASONING\tTOOLS\tTOOL ERRORS")
 	for _, c := range r.ByChat {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", chatLabel(c.ChatID), tokens(c), c.ToolExecutions, c.ToolErrors)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", terminalCell(chatLabel(c.ChatID)), tokens(c), c.ToolExecutions, c.ToolErrors)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
