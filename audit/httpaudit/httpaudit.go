@@ -66,7 +66,10 @@ type config struct {
 //	openrouter.ai                       openrouter
 //	*.openai.azure.com                  azure-openai
 //
-// Any other host is stored as is, with its port when the URL has one.
+// Any other host, such as a gateway or a server on loopback, is named by
+// the API it serves: openai-compatible for Chat Completions, Responses and
+// embeddings, anthropic-compatible for Anthropic Messages and
+// gemini-compatible for Gemini generateContent.
 func WithProvider(name string) Option {
 	return func(c *config) { c.provider = name }
 }
@@ -178,7 +181,7 @@ func (in *interceptor) do(req *http.Request, next func(*http.Request) (*http.Res
 		start:  start,
 		api:    api,
 		call: &audit.LLMCall{
-			Provider: in.provider(req.URL),
+			Provider: in.provider(req.URL, api),
 			API:      string(api),
 			Model:    info.model,
 		},
@@ -203,11 +206,11 @@ func (in *interceptor) do(req *http.Request, next func(*http.Request) (*http.Res
 	return resp, nil
 }
 
-func (in *interceptor) provider(u *url.URL) string {
+func (in *interceptor) provider(u *url.URL, api wire.API) string {
 	if in.cfg.provider != "" {
 		return in.cfg.provider
 	}
-	return providerFromHost(u)
+	return providerFromHost(u, api)
 }
 
 // logContext returns a context that carries the chat ID of ctx and nothing

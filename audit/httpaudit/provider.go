@@ -19,9 +19,22 @@ var providerHosts = map[string]string{
 	"openrouter.ai":                     "openrouter",
 }
 
-// providerFromHost derives the provider name from a request URL's host; an
-// unknown host is returned as is, lower-cased, with its port when present.
-func providerFromHost(u *url.URL) string {
+// compatibleProviders names the provider of a host that is not a known
+// provider's, such as a gateway or a local server, by the API it serves.
+// A name per API, rather than the host and port, keeps one server's calls
+// in one group whatever port it listens on.
+var compatibleProviders = map[wire.API]string{
+	wire.ChatCompletions:       "openai-compatible",
+	wire.Responses:             "openai-compatible",
+	wire.Embeddings:            "openai-compatible",
+	wire.AnthropicMessages:     "anthropic-compatible",
+	wire.GeminiGenerateContent: "gemini-compatible",
+}
+
+// providerFromHost derives the provider name from a request URL's host and
+// the API of the request. A host that is not a known provider's, loopback
+// included, is named by its API, such as "openai-compatible".
+func providerFromHost(u *url.URL, api wire.API) string {
 	name := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	if p, ok := providerHosts[name]; ok {
 		return p
@@ -29,7 +42,10 @@ func providerFromHost(u *url.URL) string {
 	if strings.HasSuffix(name, ".openai.azure.com") {
 		return "azure-openai"
 	}
-	return strings.ToLower(u.Host)
+	if p, ok := compatibleProviders[api]; ok {
+		return p
+	}
+	return "openai-compatible"
 }
 
 // modelFromPath returns the model named in a request path: the model of a

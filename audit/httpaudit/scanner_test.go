@@ -122,27 +122,32 @@ func FuzzMemberScanner(f *testing.F) {
 func TestProviderFromHost(t *testing.T) {
 	tests := []struct {
 		url  string
+		api  wire.API
 		want string
 	}{
-		{"https://api.openai.com/v1/chat/completions", "openai"},
-		{"https://api.anthropic.com/v1/messages", "anthropic"},
-		{"https://generativelanguage.googleapis.com/v1beta/models/x:generateContent", "gemini"},
-		{"https://api.groq.com/openai/v1/chat/completions", "groq"},
-		{"https://api.deepseek.com/chat/completions", "deepseek"},
-		{"https://api.x.ai/v1/chat/completions", "xai"},
-		{"https://openrouter.ai/api/v1/chat/completions", "openrouter"},
-		{"https://my-res.openai.azure.com/openai/deployments/d/chat/completions", "azure-openai"},
-		{"https://API.OpenAI.com:443/v1/responses", "openai"},
-		{"http://127.0.0.1:8080/v1/chat/completions", "127.0.0.1:8080"},
-		{"http://localhost/v1/chat/completions", "localhost"},
+		{"https://api.openai.com/v1/chat/completions", wire.ChatCompletions, "openai"},
+		{"https://api.anthropic.com/v1/messages", wire.AnthropicMessages, "anthropic"},
+		{"https://generativelanguage.googleapis.com/v1beta/models/x:generateContent", wire.GeminiGenerateContent, "gemini"},
+		{"https://api.groq.com/openai/v1/chat/completions", wire.ChatCompletions, "groq"},
+		{"https://api.deepseek.com/chat/completions", wire.ChatCompletions, "deepseek"},
+		{"https://api.x.ai/v1/chat/completions", wire.ChatCompletions, "xai"},
+		{"https://openrouter.ai/api/v1/chat/completions", wire.ChatCompletions, "openrouter"},
+		{"https://my-res.openai.azure.com/openai/deployments/d/chat/completions", wire.ChatCompletions, "azure-openai"},
+		{"https://API.OpenAI.com:443/v1/responses", wire.Responses, "openai"},
+		{"http://127.0.0.1:8080/v1/chat/completions", wire.ChatCompletions, "openai-compatible"},
+		{"http://127.0.0.1:36945/v1/chat/completions", wire.ChatCompletions, "openai-compatible"},
+		{"http://localhost/v1/responses", wire.Responses, "openai-compatible"},
+		{"http://[::1]:9000/v1/embeddings", wire.Embeddings, "openai-compatible"},
+		{"https://llm.internal.example/v1/messages", wire.AnthropicMessages, "anthropic-compatible"},
+		{"http://127.0.0.1:8080/v1beta/models/x:generateContent", wire.GeminiGenerateContent, "gemini-compatible"},
 	}
 	for _, tt := range tests {
 		u, err := url.Parse(tt.url)
 		if err != nil {
 			t.Fatalf("parse %s: %v", tt.url, err)
 		}
-		if got := providerFromHost(u); got != tt.want {
-			t.Errorf("providerFromHost(%s) = %q, want %q", tt.url, got, tt.want)
+		if got := providerFromHost(u, tt.api); got != tt.want {
+			t.Errorf("providerFromHost(%s, %s) = %q, want %q", tt.url, tt.api, got, tt.want)
 		}
 	}
 }

@@ -267,7 +267,7 @@ func (a *app) resumeChat(ctx context.Context, w *agent.Workflow, s *session, cha
 	if err := a.checkAPIKey(provider); err != nil {
 		return err
 	}
-	model, err := newModel(provider, baseURL, "", false)
+	model, err := newModel(modelConfig{provider: provider, baseURL: baseURL})
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,9 @@ func printDecision(w io.Writer, dec agent.Decision) {
 }
 
 // lastModel returns the provider and model of the chat's last LLM call,
-// or empty strings when it has none.
+// or empty strings when it has none. A replayed call counts as a call to
+// the provider whose API it replayed, such as openai for openai-replay, so
+// that the chat can resume against that provider.
 func lastModel(ctx context.Context, r audit.Reader, chatID string) (provider, model string, err error) {
 	entries, err := r.Entries(ctx, audit.Filter{ChatID: chatID, Type: audit.TypeLLMCall})
 	if err != nil {
@@ -301,7 +303,7 @@ func lastModel(ctx context.Context, r audit.Reader, chatID string) (provider, mo
 	for i := len(entries) - 1; i >= 0; i-- {
 		var m audit.LLMCall
 		if json.Unmarshal(entries[i].Metadata, &m) == nil && m.Provider != "" {
-			return m.Provider, m.Model, nil
+			return strings.TrimSuffix(m.Provider, replaySuffix), m.Model, nil
 		}
 	}
 	return "", "", nil

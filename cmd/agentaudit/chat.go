@@ -27,6 +27,11 @@ const (
 // SDKs from reading a real key from the environment.
 const replayAPIKey = "replay-key"
 
+// replaySuffix marks the provider of a call answered from a recorded
+// response, such as "openai-replay", so that usage totals it apart from
+// the calls a provider billed.
+const replaySuffix = "-replay"
+
 // chatOptions are the flags of the chat command.
 type chatOptions struct {
 	provider string
@@ -144,18 +149,18 @@ func (o *chatOptions) check(args []string) error {
 func (a *app) runChat(ctx context.Context, o chatOptions, args []string) (err error) {
 	// The model comes first, so that a missing key or replay file fails
 	// before the database is opened or created.
-	baseURL, apiKey := o.baseURL, ""
+	mc := modelConfig{provider: o.provider, baseURL: o.baseURL, stream: o.stream}
 	if len(o.replay) > 0 {
 		srv, err := startReplay(o.replay)
 		if err != nil {
 			return err
 		}
 		defer closeReplay(a, srv)
-		baseURL, apiKey = replayBaseURL(o.provider, srv), replayAPIKey
+		mc.baseURL, mc.replay = replayBaseURL(o.provider, srv), true
 	} else if err := a.checkAPIKey(o.provider); err != nil {
 		return err
 	}
-	model, err := newModel(o.provider, baseURL, apiKey, o.stream)
+	model, err := newModel(mc)
 	if err != nil {
 		return err
 	}
@@ -222,31 +227,47 @@ func (a *app) newWorkflow(s *session, model llm.Model, modelName, sandbox string
 	}, closeTools, nil
 }
 
-// newModel returns the provider's adapter, pointed at baseURL when it is
-// not empty, using apiKey when it is not empty, and streaming its replies
-// when stream is true.
-func newModel(provider, baseURL, apiKey string, stream bool) (llm.Model, error) {
-	switch provider {
+// modelConfig selects and configures the adapter that newModel returns.
+type modelConfig struct {
+	// provider is providerOpenAI or providerAnthropic. It is also the
+	// provider name in the audit trail, whatever the base URL, and gets
+	// replaySuffix for a replay.
+	provider string
+	// baseURL points the SDK at another server when it is not empty.
+	baseURL string
+	stream  bool
+	// replay marks a model that a replay server answers: the API key is
+	// replayAPIKey and the SDK does not retry.
+	replay bool
+}
+
+// newModel returns the adapter that c describes.
+func newModel(c modelConfig) (llm.Model, error) {
+	name := c.provider
+	if c.replay {
+		name += replaySuffix
+	}
+	switch c.provider {
 	case providerOpenAI:
-		opts := []openai.Option{openai.WithStream(stream)}
-		if baseURL != "" {
-			opts = append(opts, openai.WithBaseURL(baseURL))
+		opts := []openai.Option{openai.WithStream(c.stream), openai.WithProvider(name)}
+		if c.baseURL != "" {
+			opts = append(opts, openai.WithBaseURL(c.baseURL))
 		}
-		if apiKey != "" {
-			opts = append(opts, openai.WithAPIKey(apiKey), openai.WithMaxRetries(0))
+		if c.replay {
+			opts = append(opts, openai.WithAPIKey(replayAPIKey), openai.WithMaxRetries(0))
 		}
 		return openai.New(opts...), nil
 	case providerAnthropic:
-		opts := []anthropic.Option{anthropic.WithStream(stream)}
-		if baseURL != "" {
-			opts = append(opts, anthropic.WithBaseURL(baseURL))
+		opts := []anthropic.Option{anthropic.WithStream(c.stream), anthropic.WithProvider(name)}
+		if c.baseURL != "" {
+			opts = append(opts, anthropic.WithBaseURL(c.baseURL))
 		}
-		if apiKey != "" {
-			opts = append(opts, anthropic.WithAPIKey(apiKey), anthropic.WithMaxRetries(0))
+		if c.replay {
+			opts = append(opts, anthropic.WithAPIKey(replayAPIKey), anthropic.WithMaxRetries(0))
 		}
 		return anthropic.New(opts...), nil
 	}
-	return nil, usagef("invalid provider %q: use openai or anthropic", provider)
+	return nil, usagef("invalid provider %q: use openai or anthropic", c.provider)
 }
 
 // checkAPIKey fails early, with the variable to set, when the provider's

@@ -87,7 +87,7 @@ func (a *app) runDemo(ctx context.Context, sandbox string) (err error) {
 	}
 	defer func() { err = joinClose(ctx, err, s) }()
 
-	model, err := newModel(providerOpenAI, replayBaseURL(providerOpenAI, srv), replayAPIKey, false)
+	model, err := newModel(modelConfig{provider: providerOpenAI, baseURL: replayBaseURL(providerOpenAI, srv), replay: true})
 	if err != nil {
 		return err
 	}

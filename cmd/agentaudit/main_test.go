@@ -141,8 +141,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	wantPrompt := []int64{1187, 1268, 1413, 1536}
 	wantCached := []int64{0, 1152, 1280, 1408}
 	for i, c := range calls {
-		if c.Status != audit.StatusSuccess || c.Provider != "openai" || c.Model != demoModel || c.ResponseModel != "gpt-4o-mini-2024-07-18" {
-			t.Errorf("llm_call %d = %+v, want a successful openai %s call", i, c, demoModel)
+		if c.Status != audit.StatusSuccess || c.Provider != "openai-replay" || c.Model != demoModel || c.ResponseModel != "gpt-4o-mini-2024-07-18" {
+			t.Errorf("llm_call %d = %+v, want a successful openai-replay %s call", i, c, demoModel)
 		}
 		if c.PromptTokens == nil || *c.PromptTokens != wantPrompt[i] {
 			t.Errorf("llm_call %d promptTokens = %s, want %d", i, formatCount(c.PromptTokens), wantPrompt[i])
@@ -254,8 +254,8 @@ func TestLogAndUsageJSON(t *testing.T) {
 			t.Errorf("usage total %s = %s, want %d", c.name, formatCount(c.got), c.want)
 		}
 	}
-	if len(report.ByModel) != 1 || report.ByModel[0].Model != demoModel || report.ByModel[0].Provider != "openai" {
-		t.Errorf("usage byModel = %+v, want one openai %s group", report.ByModel, demoModel)
+	if len(report.ByModel) != 1 || report.ByModel[0].Model != demoModel || report.ByModel[0].Provider != "openai-replay" {
+		t.Errorf("usage byModel = %+v, want one openai-replay %s group", report.ByModel, demoModel)
 	}
 	if len(report.ByChat) != 1 || report.ByChat[0].ChatID != chatID {
 		t.Errorf("usage byChat = %+v, want one group for %s", report.ByChat, chatID)
@@ -508,8 +508,8 @@ func TestChatReplayAnthropic(t *testing.T) {
 		t.Fatalf("llm_call rows = %d, want 2", len(calls))
 	}
 	for i, c := range calls {
-		if c.Provider != "anthropic" || c.Status != audit.StatusSuccess || c.Step != i+1 {
-			t.Errorf("llm_call %d = %+v, want a successful anthropic call at step %d", i, c, i+1)
+		if c.Provider != "anthropic-replay" || c.Status != audit.StatusSuccess || c.Step != i+1 {
+			t.Errorf("llm_call %d = %+v, want a successful anthropic-replay call at step %d", i, c, i+1)
 		}
 	}
 	if len(execs) != 1 || execs[0].ToolName != "weather" || execs[0].Status != audit.StatusError {

@@ -95,7 +95,7 @@ audit log.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", defaultProxyListen, "address to listen on, host:port")
 	cmd.Flags().StringVar(&upstream, "upstream", "", "base URL of the provider API to forward to, such as https://api.openai.com (required)")
-	cmd.Flags().StringVar(&provider, "provider", "", "provider name stored in each entry (default: derived from the upstream host)")
+	cmd.Flags().StringVar(&provider, "provider", "", "provider name stored in each entry (default: from the upstream host, such as openai for api.openai.com; for another host, openai-compatible, or anthropic-compatible or gemini-compatible for those APIs)")
 	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long to wait for open calls to end when stopping")
 	return cmd
 }
