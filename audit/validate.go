@@ -45,8 +45,9 @@ func validateNames(t EntryType, names ...string) error {
 // that names its metadata key. Provider, model and status are required, and
 // status must be success or error. Durations, steps and token counts must
 // not be negative, and an HTTP status must be 0 or 100-599. Token counts
-// must be nil while usageAvailable is false. Provider, API, model,
-// responseModel and finishReason hold at most MaxNameBytes bytes.
+// must be nil while usageAvailable is false, and at least one must be set
+// while it is true. Provider, API, model, responseModel and finishReason
+// hold at most MaxNameBytes bytes.
 func (c *LLMCall) Validate() error {
 	if c == nil {
 		return &ValidationError{Type: TypeLLMCall, Field: "metadata", Err: "is a nil *LLMCall; pass a filled-in value"}
@@ -99,10 +100,12 @@ func validateUsage(u *Usage) error {
 		{"reasoningTokens", u.ReasoningTokens},
 		{"providerTotalTokens", u.ProviderTotalTokens},
 	}
+	known := false
 	for _, c := range counts {
 		if c.value == nil {
 			continue
 		}
+		known = true
 		if !u.Available {
 			return &ValidationError{Type: TypeLLMCall, Field: c.field,
 				Err: fmt.Sprintf("is %d while usageAvailable is false; set usageAvailable to true, or leave unknown counts nil", *c.value)}
@@ -111,6 +114,10 @@ func validateUsage(u *Usage) error {
 			return &ValidationError{Type: TypeLLMCall, Field: c.field,
 				Err: fmt.Sprintf("is %d; want a token count of 0 or more, or nil when unknown", *c.value)}
 		}
+	}
+	if u.Available && !known {
+		return &ValidationError{Type: TypeLLMCall, Field: "usageAvailable",
+			Err: "is true but every token count is nil; set the counts the provider reported, or set usageAvailable to false"}
 	}
 	return nil
 }

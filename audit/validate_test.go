@@ -53,6 +53,8 @@ func TestLLMCallValidate(t *testing.T) {
 		{"negative reasoning tokens", func(c *LLMCall) { c.ReasoningTokens = Int64(-1) }, "reasoningTokens"},
 		{"counts while unavailable", func(c *LLMCall) { c.Available = false }, "promptTokens"},
 		{"provider total while unavailable", func(c *LLMCall) { c.Usage = Usage{ProviderTotalTokens: Int64(3)} }, "providerTotalTokens"},
+		{"available without counts", func(c *LLMCall) { c.Usage = Usage{Available: true} }, "usageAvailable"},
+		{"available with one count", func(c *LLMCall) { c.Usage = Usage{Available: true, TotalTokens: Int64(0)} }, ""},
 		{"provider at limit", func(c *LLMCall) { c.Provider = strings.Repeat("p", MaxNameBytes) }, ""},
 		{"provider too long", func(c *LLMCall) { c.Provider = strings.Repeat("p", MaxNameBytes+1) }, "provider"},
 		{"api too long", func(c *LLMCall) { c.API = strings.Repeat("a", MaxNameBytes+1) }, "api"},

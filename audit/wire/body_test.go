@@ -44,6 +44,36 @@ func TestParseBody(t *testing.T) {
 			}},
 		},
 		{
+			name: "chat empty usage", api: ChatCompletions,
+			body: `{"model":"m","usage":{}}`,
+			want: Result{ResponseModel: "m"},
+		},
+		{
+			name: "chat usage of unreadable counts", api: ChatCompletions,
+			body: `{"model":"m","usage":{"prompt_tokens":"7","completion_tokens":-5,"total_tokens":1e300,"prompt_tokens_details":{"cached_tokens":1.5}}}`,
+			want: Result{ResponseModel: "m"},
+		},
+		{
+			name: "responses empty usage", api: Responses,
+			body: `{"model":"m","status":"completed","usage":{}}`,
+			want: Result{ResponseModel: "m", FinishReason: "completed"},
+		},
+		{
+			name: "anthropic empty usage", api: AnthropicMessages,
+			body: `{"type":"message","model":"m","stop_reason":"end_turn","usage":{}}`,
+			want: Result{ResponseModel: "m", FinishReason: "end_turn"},
+		},
+		{
+			name: "gemini empty usage", api: GeminiGenerateContent,
+			body: `{"modelVersion":"m","usageMetadata":{}}`,
+			want: Result{ResponseModel: "m"},
+		},
+		{
+			name: "gemini usage of unreadable counts", api: GeminiGenerateContent,
+			body: `{"modelVersion":"m","usageMetadata":{"promptTokenCount":"3"}}`,
+			want: Result{ResponseModel: "m"},
+		},
+		{
 			name: "chat counts in other number forms", api: ChatCompletions,
 			body: `{"usage":{"prompt_tokens":12.0,"completion_tokens":1e1,"total_tokens":-1,"prompt_tokens_details":{"cached_tokens":1.5,"cache_write_tokens":null}}}`,
 			want: Result{Usage: audit.Usage{

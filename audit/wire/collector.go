@@ -109,7 +109,19 @@ func (c *collector) result() Result {
 	case c.geminiUsage != nil:
 		r.Usage = c.geminiUsage.normalize()
 	}
+	if !hasCount(&r.Usage) {
+		// A usage object without one readable count, such as "usage":{}
+		// or counts given as strings, tells nothing, so usage is unknown.
+		r.Usage = audit.Usage{}
+	}
 	return r
+}
+
+// hasCount reports whether u holds at least one token count.
+func hasCount(u *audit.Usage) bool {
+	return u.PromptTokens != nil || u.CompletionTokens != nil || u.TotalTokens != nil ||
+		u.CachedInputTokens != nil || u.CacheWriteInputTokens != nil ||
+		u.ReasoningTokens != nil || u.ProviderTotalTokens != nil
 }
 
 // sum returns a + b, or nil when either is unknown.

@@ -75,6 +75,12 @@ func (c *collector) geminiPayload(data []byte) bool {
 // out the thinking tokens, so the completion is candidatesTokenCount +
 // thoughtsTokenCount, a missing count being 0.
 func (u *geminiUsage) normalize() audit.Usage {
+	if !u.PromptTokenCount.ok && !u.CandidatesTokenCount.ok && !u.ThoughtsTokenCount.ok &&
+		!u.CachedContentTokenCount.ok && !u.TotalTokenCount.ok {
+		// No count was readable, so the completion count below would be a
+		// guess; usage is unknown.
+		return audit.Usage{}
+	}
 	// The zero tokenCount of a missing count has value 0.
 	completion := tokenCount{
 		value: u.CandidatesTokenCount.value + u.ThoughtsTokenCount.value,
