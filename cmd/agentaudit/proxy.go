@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,10 +51,18 @@ Point an agent's base URL at the proxy to audit it without changing its
 code. The chat ID of a call is the Agentaudit-Chat-Id request header,
 which the proxy removes before forwarding.
 
+--upstream may end in a path prefix, such as https://api.openai.com/v1 or
+https://api.groq.com/openai/v1. A request whose path already starts with
+that prefix is forwarded with its path unchanged, so an agent whose base
+URL is http://127.0.0.1:8787/v1 reaches /v1/chat/completions, not
+/v1/v1/chat/completions. Any other request path is appended to the
+prefix.
+
 On SIGINT or SIGTERM the proxy stops accepting connections, waits up to
 --shutdown-timeout for open calls to end, closes the rest and writes the
 audit log.`,
 		Example: `  agentaudit proxy --upstream https://api.openai.com
+  agentaudit proxy --upstream https://api.groq.com/openai/v1 --provider groq
   OPENAI_BASE_URL=http://127.0.0.1:8787/v1 python agent.py
   curl http://127.0.0.1:8787/v1/chat/completions -H 'Agentaudit-Chat-Id: chat-1' \
     -H "Authorization: Bearer $OPENAI_API_KEY" -H 'Content-Type: application/json' \
@@ -94,7 +103,7 @@ audit log.`,
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", defaultProxyListen, "address to listen on, host:port")
-	cmd.Flags().StringVar(&upstream, "upstream", "", "base URL of the provider API to forward to, such as https://api.openai.com (required)")
+	cmd.Flags().StringVar(&upstream, "upstream", "", "base URL of the provider API to forward to, such as https://api.openai.com, with or without a path prefix such as /v1 (required)")
 	cmd.Flags().StringVar(&provider, "provider", "", "provider name stored in each entry (default: from the upstream host, such as openai for api.openai.com; for another host, openai-compatible, or anthropic-compatible or gemini-compatible for those APIs)")
 	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long to wait for open calls to end when stopping")
 	return cmd
@@ -136,7 +145,7 @@ func newProxyHandler(upstream *url.URL, logger *audit.Logger, log *slog.Logger, 
 	}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(upstream)
+			pr.SetURL(upstreamFor(upstream, pr.In.URL.Path))
 			chatID := pr.In.Header.Get(chatIDHeader)
 			pr.Out.Header.Del(chatIDHeader)
 			// Without the client's Accept-Encoding the transport requests
@@ -191,6 +200,20 @@ func writeJSONError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
+}
+
+// upstreamFor returns the URL that a request for path is forwarded to. An
+// upstream path prefix that path already starts with, at a segment
+// boundary, is not added a second time. Otherwise httputil's SetURL
+// appends path to the upstream's path.
+func upstreamFor(upstream *url.URL, path string) *url.URL {
+	prefix := strings.TrimSuffix(upstream.Path, "/")
+	if prefix == "" || (path != prefix && !strings.HasPrefix(path, prefix+"/")) {
+		return upstream
+	}
+	origin := *upstream
+	origin.Path, origin.RawPath = "", ""
+	return &origin
 }
 
 // proxyServer serves a proxy handler until its context ends.
