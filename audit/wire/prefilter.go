@@ -14,6 +14,9 @@ import "bytes"
 
 // Member names whose non-null value changes the record of a chat or Gemini
 // payload, besides the model name while the model is unknown.
+//
+// NOTE: Gemini repeats its cumulative usageMetadata in every chunk, so the
+// check skips few Gemini chunks and each is still decoded.
 var (
 	chatNames   = []string{"usage", "finish_reason", "error"}
 	geminiNames = []string{"usageMetadata", "finishReason", "error"}
