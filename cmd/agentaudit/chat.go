@@ -64,12 +64,15 @@ or "approvals deny", then continue with --resume.
 
 The API key comes from OPENAI_API_KEY or ANTHROPIC_API_KEY. With --stream
 the model's replies arrive as server-sent events; the trail is the same.
+The trail names the provider by --provider, also for a --base-url server.
 
 With --replay, chat answers from recorded response bodies served on
 127.0.0.1 instead, so a recorded conversation runs offline; give one file
 per model call, in order. JSON bodies (.json) replay without streaming and
 event streams (.sse, .chunks.jsonl) with streaming, so all files of one
-chat must be of one kind.`,
+chat must be of one kind. Replayed calls are stored with the provider
+openai-replay or anthropic-replay, so usage keeps them apart from calls a
+provider billed.`,
 		Example: `  agentaudit chat --provider openai --model gpt-4o-mini --sandbox ./work "What is in notes.txt?"
   agentaudit chat --chat chat-0199... --resume --provider openai --model gpt-4o-mini --sandbox ./work
   agentaudit chat --model gpt-4o --replay call.1.response.json --replay call.2.response.json "What is 15 * 4?"

@@ -237,7 +237,7 @@ func (a *app) openExisting(ctx context.Context, withLogger bool) (*session, erro
 	s, err := a.openSession(ctx, withLogger, store.WithCreate(false))
 	var pathErr *fs.PathError
 	if errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("open sqlite %q: file does not exist; check --db or run agentaudit migrate --db %s to create it", pathErr.Path, a.db)
+		return nil, fmt.Errorf("open sqlite %q: file does not exist; check --db or run %s migrate --db %s to create it", pathErr.Path, cliCommand(), shellQuote(a.db))
 	}
 	return s, err
 }

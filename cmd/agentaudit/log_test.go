@@ -98,7 +98,7 @@ func TestReadingCommandsNeedExistingDB(t *testing.T) {
 			if r.code != 1 {
 				t.Errorf("exit code = %d, want 1; stdout %q", r.code, r.stdout)
 			}
-			want := `open sqlite "` + path + `": file does not exist; check --db or run agentaudit migrate --db ` + dsn + ` to create it`
+			want := `open sqlite "` + path + `": file does not exist; check --db or run ` + cliCommand() + ` migrate --db ` + dsn + ` to create it`
 			if !strings.Contains(r.stderr, want) {
 				t.Errorf("stderr = %q, want it to contain %q", r.stderr, want)
 			}
