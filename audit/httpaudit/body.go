@@ -274,9 +274,12 @@ func (b *watchedBody) finish(eof bool, readErr error) {
 
 // bufferComplete reports whether a non-streaming body closed before EOF was
 // nonetheless read whole, as json.Decoder leaves the trailing newline unread.
+// A buffer that holds a whole JSON value counts as complete even when the
+// Content-Length has bytes left: the newline after the value may arrive in a
+// later TCP segment that the decoder never reads.
 func (b *watchedBody) bufferComplete() bool {
-	if b.contentLength >= 0 {
-		return b.n == b.contentLength
+	if b.contentLength >= 0 && b.n == b.contentLength {
+		return true
 	}
 	return len(b.buf) > 0 && json.Valid(b.buf)
 }
