@@ -15,7 +15,7 @@ import (
 	"github.com/agentaudit/agentaudit/llm/openai"
 )
 
-// memoryTransport answers every request with body as an event stream,
+// memoryTransport returns body as an event stream for every request,
 // without a network, so that a benchmark measures the client side alone.
 type memoryTransport struct{ body []byte }
 
@@ -32,8 +32,8 @@ func (m memoryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}, nil
 }
 
-// longStream returns a recorded Chat Completions stream with its content
-// chunk repeated until the stream has chunks content chunks.
+// longStream returns a recorded Chat Completions stream with one of its
+// content chunks repeated, so that the stream has chunks content chunks.
 func longStream(b *testing.B, chunks int) []byte {
 	b.Helper()
 	events := bytes.SplitAfter(fixtures.Read(b, "openai/chat-stream-tool-call-roundtrip.2.response.sse"), []byte("\n\n"))
