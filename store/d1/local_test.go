@@ -383,18 +383,32 @@ func TestLocalRejectedEntryKeepsNeighbours(t *testing.T) {
 func TestLocalLoggerCountsRejectedEntry(t *testing.T) {
 	eng := requireLocalEngine(t)
 	s := eng.open(t, eng.database)
-	logger := audit.New(s, audit.WithBatchSize(100), audit.WithFlushInterval(time.Hour))
 	chat := uniqueChat(t)
-	ctx := audit.WithChatID(context.Background(), chat)
+	badChat := chat + "-rejected"
 
+	// The Logger validates and caps what it queues, so every entry it sends
+	// fits D1's limits. A trigger stands in for a value D1 refuses: it
+	// aborts the insert of the one entry logged with badChat.
+	trigger := "reject_" + strings.NewReplacer("-", "_", "/", "_").Replace(chat)
+	create := fmt.Sprintf(`CREATE TRIGGER %s BEFORE INSERT ON audit_logs WHEN NEW.chat_id = '%s' BEGIN SELECT RAISE(ABORT, 'rejected by the test trigger'); END`, trigger, badChat)
+	if _, err := s.Client().Query(context.Background(), create); err != nil {
+		t.Fatalf("create trigger: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := s.Client().Query(context.Background(), "DROP TRIGGER IF EXISTS "+trigger); err != nil {
+			t.Errorf("drop trigger: %v", err)
+		}
+	})
+
+	logger := audit.New(s, audit.WithBatchSize(100), audit.WithFlushInterval(time.Hour))
+	ctx := audit.WithChatID(context.Background(), chat)
 	for i := range 10 {
 		call := &audit.LLMCall{Provider: "openai", Model: "gpt-test", Status: audit.StatusSuccess, DurationMs: int64(i)}
+		callCtx := ctx
 		if i == 6 {
-			// The Logger caps error texts, but not model names, so an
-			// oversized model name makes the one value D1 refuses.
-			call.Model = strings.Repeat("m", 2_100_000)
+			callCtx = audit.WithChatID(ctx, badChat)
 		}
-		if err := logger.Log(ctx, call); err != nil {
+		if err := logger.Log(callCtx, call); err != nil {
 			t.Fatalf("Log(call %d) = %v, want nil", i, err)
 		}
 	}
