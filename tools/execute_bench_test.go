@@ -17,7 +17,7 @@ import (
 type discardStore struct{}
 
 func (discardStore) InsertEntries(ctx context.Context, entries []audit.Entry) error { return nil }
-func (discardStore) Close() error                                                  { return nil }
+func (discardStore) Close() error                                                   { return nil }
 
 // flushEvery is how many iterations run between two flushes done outside
 // the timer, below the Logger's default queue size so that no entry drops.
