@@ -45,6 +45,7 @@ type Option func(*config)
 type config struct {
 	autoMigrate bool
 	create      bool
+	readOnly    bool
 	logger      *slog.Logger
 }
 
@@ -69,6 +70,17 @@ func WithLogger(l *slog.Logger) Option {
 // databases are never created by Open, so it changes nothing for them.
 func WithCreate(on bool) Option {
 	return func(c *config) { c.create = on }
+}
+
+// WithReadOnly sets whether Open opens a SQLite database for reading only,
+// so that a user who may only read the file, or a file on a read-only
+// mount, can be read. The default is false. With true, Open neither
+// creates the file nor applies migrations, fails when the schema is older
+// than this program expects, and every write returns an error. PostgreSQL
+// and D1 access is governed by their credentials, so it changes nothing
+// for them.
+func WithReadOnly(on bool) Option {
+	return func(c *config) { c.readOnly = on }
 }
 
 // Open opens the database that dsn names:
@@ -128,7 +140,7 @@ func openSQLite(ctx context.Context, dsn, path string, c config) (Backend, error
 	if path == "" {
 		return nil, fmt.Errorf("store: database %q names no file; pass sqlite:PATH, such as sqlite:agentaudit.db", dsn)
 	}
-	s, err := sqlite.Open(ctx, path, sqlite.WithAutoMigrate(c.autoMigrate), sqlite.WithCreate(c.create))
+	s, err := sqlite.Open(ctx, path, sqlite.WithAutoMigrate(c.autoMigrate), sqlite.WithCreate(c.create), sqlite.WithReadOnly(c.readOnly))
 	if err != nil {
 		return nil, err
 	}

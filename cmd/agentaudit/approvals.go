@@ -15,6 +15,7 @@ import (
 	"github.com/agentaudit/agentaudit/agent"
 	"github.com/agentaudit/agentaudit/audit"
 	"github.com/agentaudit/agentaudit/llm"
+	"github.com/agentaudit/agentaudit/store"
 	"github.com/agentaudit/agentaudit/tools"
 )
 
@@ -54,7 +55,7 @@ func newApprovalsListCommand(a *app) *cobra.Command {
 			return usagef("invalid --status %q: use pending, approved or denied", status)
 		}
 
-		s, err := a.openExisting(cmd.Context(), false)
+		s, err := a.openExisting(cmd.Context(), false, store.WithReadOnly(true))
 		if err != nil {
 			return err
 		}

@@ -61,7 +61,7 @@ object.`,
 			return err
 		}
 
-		s, err := a.openExisting(cmd.Context(), false)
+		s, err := a.openExisting(cmd.Context(), false, store.WithReadOnly(true))
 		if err != nil {
 			return err
 		}
@@ -232,9 +232,11 @@ func joinClose(ctx context.Context, err error, s *session) error {
 // openExisting opens the database as openSession does, but a SQLite file
 // that does not exist is an error rather than a new, empty database: a
 // command that reads the trail or decides an approval would find nothing
-// there, and a mistyped --db would leave a stray file behind.
-func (a *app) openExisting(ctx context.Context, withLogger bool) (*session, error) {
-	s, err := a.openSession(ctx, withLogger, store.WithCreate(false))
+// there, and a mistyped --db would leave a stray file behind. A command
+// that only reads passes store.WithReadOnly(true) in opts, so that a user
+// who may only read a SQLite file can run it.
+func (a *app) openExisting(ctx context.Context, withLogger bool, opts ...store.Option) (*session, error) {
+	s, err := a.openSession(ctx, withLogger, append([]store.Option{store.WithCreate(false)}, opts...)...)
 	var pathErr *fs.PathError
 	if errors.As(err, &pathErr) && errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open sqlite %q: file does not exist; check --db or run %s migrate --db %s to create it", pathErr.Path, cliCommand(), shellQuote(a.db))

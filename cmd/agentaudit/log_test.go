@@ -3,10 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -107,4 +110,86 @@ func TestReadingCommandsNeedExistingDB(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLogReadOnlyFile reads the trail from a 0444 file in a directory that
+// the reading user may not write. Root may write any file, so as root the
+// CLI runs in a child process as the unprivileged user 65534.
+func TestLogReadOnlyFile(t *testing.T) {
+	dir, err := os.MkdirTemp("", "agentaudit-readonly-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.Chmod(dir, 0o755)
+		os.RemoveAll(dir)
+	})
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "audit.db")
+	chat := answeredChat(t, "sqlite:"+path)
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	binary := filepath.Join(dir, "agentaudit.test")
+	if err := copyFile(os.Args[0], binary); err != nil {
+		t.Fatalf("copy test binary: %v", err)
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+
+	args := []string{"log", "--db", "sqlite:" + path}
+	var r result
+	if os.Geteuid() != 0 {
+		r = runCLI(t, args...)
+	} else {
+		r = runCLIAs(t, binary, 65534, args...)
+	}
+	if r.code != 0 {
+		t.Fatalf("agentaudit log on a read-only file: exit code %d, want 0\nstderr:\n%s", r.code, r.stderr)
+	}
+	if _, rows := tableRows(t, r.stdout); len(rows) != 1 || !strings.Contains(rows[0], chat) {
+		t.Errorf("agentaudit log on a read-only file rows = %q, want one row of chat %s", rows, chat)
+	}
+}
+
+// runCLIAs runs the CLI with args in binary, a copy of the test binary, as
+// user uid.
+func runCLIAs(t *testing.T, binary string, uid uint32, args ...string) result {
+	t.Helper()
+	argv, err := json.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "-test.run=^$")
+	cmd.Dir = filepath.Dir(binary)
+	cmd.Env = append(os.Environ(), cliChildEnv+"="+string(argv), "HOME="+filepath.Dir(binary))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	if err != nil && !errors.As(err, &exitErr) {
+		t.Fatalf("run %s as user %d: %v", binary, uid, err)
+	}
+	return result{code: cmd.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,7 +24,19 @@ import (
 	"github.com/agentaudit/agentaudit/store/sqlite"
 )
 
+// cliChildEnv, when set to a JSON array of arguments, makes the test
+// binary run the CLI with them and exit with its code; see runCLIAs.
+const cliChildEnv = "AGENTAUDIT_CLI_TEST_ARGS"
+
 func TestMain(m *testing.M) {
+	if args := os.Getenv(cliChildEnv); args != "" {
+		var argv []string
+		if err := json.Unmarshal([]byte(args), &argv); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		os.Exit(run(context.Background(), argv, os.Stdout, os.Stderr))
+	}
 	goleak.VerifyTestMain(m)
 }
 

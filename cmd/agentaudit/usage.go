@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/store"
 )
 
 func newUsageCommand(a *app) *cobra.Command {
@@ -43,7 +44,7 @@ count. The chat rows also count tool executions and their errors.`,
 			return err
 		}
 
-		s, err := a.openExisting(cmd.Context(), false)
+		s, err := a.openExisting(cmd.Context(), false, store.WithReadOnly(true))
 		if err != nil {
 			return err
 		}

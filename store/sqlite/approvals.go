@@ -18,8 +18,8 @@ const approvalColumns = "id, chat_id, tool_name, tool_call_id, input, status, re
 // CreatedAt as the current time. It returns an error when an approval with
 // a.ID exists already.
 func (s *Store) CreateApproval(ctx context.Context, a tools.Approval) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.checkWrite("create approval"); err != nil {
+		return err
 	}
 	if a.ID == "" {
 		return errors.New("sqlite: create approval: id is empty; assign a unique id")
@@ -118,8 +118,8 @@ func (s *Store) ListApprovals(ctx context.Context, f tools.ApprovalFilter) ([]to
 // wins and the other returns tools.ErrAlreadyDecided; an unknown id returns
 // tools.ErrApprovalNotFound.
 func (s *Store) DecideApproval(ctx context.Context, id string, status tools.ApprovalStatus, reason string, at time.Time) (tools.Approval, error) {
-	if s.closed.Load() {
-		return tools.Approval{}, ErrClosed
+	if err := s.checkWrite("decide approval"); err != nil {
+		return tools.Approval{}, err
 	}
 	if err := checkStatus(status, false); err != nil {
 		return tools.Approval{}, fmt.Errorf("sqlite: decide approval %q: %w", id, err)

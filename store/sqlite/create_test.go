@@ -54,7 +54,7 @@ func TestWithoutCreateDSNOpensNoNewFile(t *testing.T) {
 
 	// The file is missing at connect time, as when it is removed after the
 	// path check.
-	db, err := sql.Open("sqlite", dsn(path, o, false))
+	db, err := sql.Open("sqlite", dsn(path, o, false, false))
 	if err != nil {
 		t.Fatalf("sql.Open() = %v", err)
 	}

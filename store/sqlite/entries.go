@@ -35,8 +35,8 @@ const entryColumns = 5
 // error that a retry may cure; a corrupt one returns an error wrapping
 // *audit.PermanentError.
 func (s *Store) InsertEntries(ctx context.Context, entries []audit.Entry) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.checkWrite("insert entries"); err != nil {
+		return err
 	}
 
 	valid, rejected := checkEntries(entries)

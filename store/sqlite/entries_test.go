@@ -361,7 +361,7 @@ func TestInsertEntriesWaitsForLock(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t)
 
-	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false))
+	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestInsertEntriesLockTimeout(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t, WithBusyTimeout(50*time.Millisecond))
 
-	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false))
+	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +457,7 @@ func TestInsertEntriesContextEnds(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t)
 
-	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false))
+	other, err := sql.Open("sqlite", dsn(path, defaultOptions(), false, false))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,3 +73,13 @@ func openError(path string, err error) error {
 	}
 	return fmt.Errorf("sqlite: open %q: %w", path, err)
 }
+
+// readOnlyOpenError wraps an error from connecting to the database at path
+// in SQLite's read-only mode.
+func readOnlyOpenError(path string, err error) error {
+	switch resultCode(err) {
+	case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN:
+		return fmt.Errorf("sqlite: open %q read-only: cannot open the file; check that this user may read it, and its -wal and -shm files where they exist: %w", path, err)
+	}
+	return openError(path, err)
+}

@@ -16,8 +16,8 @@ import (
 // So concurrent appends to one chat, from this process or another, never
 // share a number, and each append's messages stay contiguous.
 func (s *Store) AppendMessages(ctx context.Context, chatID string, msgs []llm.Message) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.checkWrite("append messages"); err != nil {
+		return err
 	}
 	if chatID == "" {
 		return errors.New("sqlite: append messages: chat id is empty; pass the chat's id")

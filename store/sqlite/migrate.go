@@ -10,8 +10,8 @@ import (
 // d1_migrations, creating the table as wrangler does when it is missing.
 // It implements migrations.Target.
 func (s *Store) AppliedMigrations(ctx context.Context) (map[string]bool, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.checkWrite("create " + migrations.TrackingTable); err != nil {
+		return nil, err
 	}
 	if _, err := s.writer.ExecContext(ctx, migrations.CreateTrackingTableSQL); err != nil {
 		return nil, dbError(s.path, "create "+migrations.TrackingTable, err)
@@ -42,8 +42,8 @@ func (s *Store) AppliedMigrations(ctx context.Context) (map[string]bool, error) 
 // happens when two processes open a new file at once, it does nothing. It
 // implements migrations.Target.
 func (s *Store) ApplyMigration(ctx context.Context, m migrations.Migration) error {
-	if s.closed.Load() {
-		return ErrClosed
+	if err := s.checkWrite("apply migration"); err != nil {
+		return err
 	}
 	op := "apply migration " + m.Name
 

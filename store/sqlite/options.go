@@ -34,6 +34,7 @@ type options struct {
 	busyTimeout  time.Duration
 	autoMigrate  bool
 	create       bool
+	readOnly     bool
 	synchronous  Synchronous
 	maxReadConns int
 }
@@ -83,6 +84,22 @@ func WithAutoMigrate(on bool) Option {
 // given a mistyped path fails instead of reading a new, empty database.
 func WithCreate(on bool) Option {
 	return func(o *options) { o.create = on }
+}
+
+// WithReadOnly sets whether Open opens the database for reading only. The
+// default is false. With true, Open needs only read access to the file,
+// never creates it and applies no migrations: it returns an error when the
+// file is missing or its schema lacks a migration this package has, which
+// `agentaudit migrate` applies. Every method that writes returns an error
+// wrapping ErrReadOnly.
+//
+// A database whose write-ahead log was not removed on close, or whose
+// directory this process cannot write, needs its -wal and -shm files
+// readable. Where neither exists and the directory is read-only, as on a
+// read-only mount, Open opens the file as immutable, so that a write by
+// another process while the Store is open may go unseen.
+func WithReadOnly(on bool) Option {
+	return func(o *options) { o.readOnly = on }
 }
 
 // WithSynchronous sets the writer's synchronous mode. The default is

@@ -51,6 +51,10 @@ var (
 // ErrClosed is returned by every method of a Store after Close.
 var ErrClosed = errors.New("sqlite: store is closed")
 
+// ErrReadOnly is wrapped by the error of every method that writes to a
+// Store opened with WithReadOnly(true).
+var ErrReadOnly = errors.New("database was opened read-only")
+
 // Store is an audit.Store, audit.Reader, tools.ApprovalStore and
 // agent.HistoryStore on one SQLite database file. Its methods are safe for
 // concurrent use, and several Stores, in one process or in several, may
@@ -83,7 +87,7 @@ type Store struct {
 // Open returns an error that names path when the directory is missing, the
 // path is a directory, the file is missing and WithCreate(false) is given,
 // the file is not a SQLite database, or the file or its directory is
-// read-only.
+// read-only. With WithReadOnly(true), see there.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -91,6 +95,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	if o.readOnly {
+		return openReadOnly(ctx, path, o)
 	}
 	if err := checkPath(path, o.create); err != nil {
 		return nil, err
@@ -100,7 +107,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 
 	// The writer connection sets WAL mode, which is stored in the file, so it
 	// is opened and checked before the readers.
-	writer, err := sql.Open("sqlite", dsn(path, o, false))
+	writer, err := sql.Open("sqlite", dsn(path, o, false, false))
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -119,7 +126,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		s.fileID, s.fileIDKnown = id, true
 	}
 
-	reader, err := sql.Open("sqlite", dsn(path, o, true))
+	reader, err := sql.Open("sqlite", dsn(path, o, true, false))
 	if err != nil {
 		writer.Close()
 		return nil, openError(path, err)
@@ -144,8 +151,8 @@ func (s *Store) Path() string { return s.path }
 // recorded in d1_migrations, in order, and returns the names of those it
 // applied. Open calls it unless WithAutoMigrate(false) is given.
 func (s *Store) Migrate(ctx context.Context) ([]string, error) {
-	if s.closed.Load() {
-		return nil, ErrClosed
+	if err := s.checkWrite("migrate"); err != nil {
+		return nil, err
 	}
 	applied, err := migrations.Apply(ctx, s, migrations.SQLite())
 	if err != nil {
@@ -173,7 +180,9 @@ func (s *Store) Close() error {
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())
 		}
-		errs = append(errs, s.writer.Close())
+		if s.writer != nil {
+			errs = append(errs, s.writer.Close())
+		}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("sqlite: close %q: %w", s.path, err)
 		}
@@ -248,14 +257,132 @@ func (s *Store) checkWritable(ctx context.Context) error {
 	return nil
 }
 
+// openReadOnly opens the Store of Open with WithReadOnly(true): a reader
+// pool alone, on a file opened in SQLite's read-only mode.
+func openReadOnly(ctx context.Context, path string, o options) (*Store, error) {
+	if err := checkPath(path, false); err != nil {
+		return nil, err
+	}
+	s := &Store{path: path, opts: o, insertStmts: map[int]*sql.Stmt{}}
+	reader, err := openReader(ctx, path, o, false)
+	if err != nil && !walFilesExist(path) {
+		// SQLite opens a WAL database read-only only where it can create
+		// the -shm file, unless the URI marks the file immutable. A WAL
+		// database without -wal and -shm files has no open connection.
+		if r, immErr := openReader(ctx, path, o, true); immErr == nil {
+			reader, err = r, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.reader = reader
+	if err := s.checkSchema(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openReader opens and connects a read-only pool on path, as immutable if
+// immutable is true.
+func openReader(ctx context.Context, path string, o options, immutable bool) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, o, true, immutable))
+	if err != nil {
+		return nil, readOnlyOpenError(path, err)
+	}
+	db.SetMaxOpenConns(o.maxReadConns)
+	db.SetMaxIdleConns(o.maxReadConns)
+	// sql.Open connects lazily; reading the schema connects and reads the
+	// file, including the WAL index.
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master").Scan(&n); err != nil {
+		db.Close()
+		return nil, readOnlyOpenError(path, err)
+	}
+	return db, nil
+}
+
+// walFilesExist reports whether the -wal or -shm file of path exists.
+func walFilesExist(path string) bool {
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Lstat(path + suffix); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSchema returns an error when the database lacks one of the embedded
+// migrations, which a read-only Store cannot apply.
+func (s *Store) checkSchema(ctx context.Context) error {
+	var n int
+	err := s.reader.QueryRowContext(ctx,
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", migrations.TrackingTable).Scan(&n)
+	if err != nil {
+		return openError(s.path, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlite: open %q read-only: the database has no agentaudit tables; run agentaudit migrate on it with write access first", s.path)
+	}
+
+	rows, err := s.reader.QueryContext(ctx, "SELECT name FROM "+migrations.TrackingTable)
+	if err != nil {
+		return openError(s.path, err)
+	}
+	defer rows.Close()
+	done := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return openError(s.path, err)
+		}
+		done[name] = true
+	}
+	if err := rows.Err(); err != nil {
+		return openError(s.path, err)
+	}
+
+	var missing []string
+	for _, m := range migrations.SQLite() {
+		if !done[m.Name] {
+			missing = append(missing, m.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("sqlite: open %q read-only: the schema is older than this program expects and lacks %s; run agentaudit migrate on it with write access first", s.path, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// checkWrite returns the error of write operation op on s: ErrClosed after
+// Close, or one wrapping ErrReadOnly on a read-only Store. A retry cannot
+// cure the latter, so it is permanent.
+func (s *Store) checkWrite(op string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if s.opts.readOnly {
+		return audit.Permanent(fmt.Errorf("sqlite: %s in %q: %w; open it without WithReadOnly(true) to write", op, s.path, ErrReadOnly))
+	}
+	return nil
+}
+
 // dsn returns the modernc.org/sqlite data source name for path. Pragmas
 // given as _pragma parameters run on every new connection, busy_timeout
-// first.
-func dsn(path string, o options, readOnly bool) string {
+// first. A read-only Store's readers open the file in mode ro, as
+// immutable if immutable is true.
+func dsn(path string, o options, readOnly, immutable bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
-	if !o.create {
+	switch {
+	case o.readOnly:
+		q.Set("mode", "ro")
+		if immutable {
+			q.Set("immutable", "1")
+		}
+	case !o.create:
 		// SQLite's URI mode rw opens an existing file only, so a file
 		// removed after checkPath is not created again.
 		q.Set("mode", "rw")
