@@ -2,7 +2,6 @@ package llm_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,37 +10,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/audit/audittest"
 	"github.com/agentaudit/agentaudit/llm"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// memoryStore is an audit.Store that keeps every entry in memory.
-type memoryStore struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-}
-
-var _ audit.Store = (*memoryStore)(nil)
-
-func (s *memoryStore) InsertEntries(_ context.Context, entries []audit.Entry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range entries {
-		e.Metadata = append(json.RawMessage(nil), e.Metadata...)
-		s.entries = append(s.entries, e)
-	}
-	return nil
-}
-
-func (s *memoryStore) Close() error { return nil }
-
-func (s *memoryStore) Entries() []audit.Entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]audit.Entry(nil), s.entries...)
 }
 
 // llmCallRecord is the stored llm_call metadata as a reader decodes it.
@@ -67,33 +41,23 @@ type llmCallRecord struct {
 	Step                  int     `json:"step"`
 }
 
-// newLogger returns a Logger on a memoryStore and closes it when the test
-// ends.
-func newLogger(t *testing.T) (*audit.Logger, *memoryStore) {
+// newLogger returns a Logger on an audittest.Store and closes it when the
+// test ends.
+func newLogger(t *testing.T) (*audit.Logger, *audittest.Store) {
 	t.Helper()
-	store := &memoryStore{}
-	logger := audit.New(store)
-	t.Cleanup(func() {
-		if err := logger.Close(context.Background()); err != nil {
-			t.Errorf("Logger.Close() = %v", err)
-		}
-	})
-	return logger, store
+	return audittest.NewLogger(t)
 }
 
 // flushedCalls flushes logger and returns the llm_call entries in store.
-func flushedCalls(t *testing.T, logger *audit.Logger, store *memoryStore) ([]audit.Entry, []llmCallRecord) {
+func flushedCalls(t *testing.T, logger *audit.Logger, store *audittest.Store) ([]audit.Entry, []llmCallRecord) {
 	t.Helper()
-	if err := logger.Flush(context.Background()); err != nil {
-		t.Fatalf("Logger.Flush() = %v", err)
-	}
-	entries := store.Entries()
+	entries := store.Flushed(t, logger)
 	records := make([]llmCallRecord, len(entries))
 	for i, e := range entries {
 		if e.Type != audit.TypeLLMCall {
 			t.Fatalf("entry %d type = %q, want %q", i, e.Type, audit.TypeLLMCall)
 		}
-		if err := json.Unmarshal(e.Metadata, &records[i]); err != nil {
+		if err := audittest.DecodeMetadata(e, &records[i]); err != nil {
 			t.Fatalf("decode metadata %s: %v", e.Metadata, err)
 		}
 	}
@@ -331,7 +295,7 @@ func TestAuditLogsCanceledCall(t *testing.T) {
 
 func TestAuditHidesLoggerErrors(t *testing.T) {
 	t.Run("closed logger", func(t *testing.T) {
-		store := &memoryStore{}
+		store := audittest.NewStore()
 		logger := audit.New(store)
 		if err := logger.Close(context.Background()); err != nil {
 			t.Fatal(err)

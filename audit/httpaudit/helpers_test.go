@@ -11,14 +11,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/audit/audittest"
 	"github.com/agentaudit/agentaudit/internal/fixtures"
 )
 
@@ -26,76 +25,29 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// recordingStore is an audit.Store that keeps every entry in memory.
-type recordingStore struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-}
-
-func (s *recordingStore) InsertEntries(_ context.Context, entries []audit.Entry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range entries {
-		e.Metadata = append(json.RawMessage(nil), e.Metadata...)
-		s.entries = append(s.entries, e)
-	}
-	return nil
-}
-
-func (s *recordingStore) Close() error { return nil }
-
-func (s *recordingStore) snapshot() []audit.Entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]audit.Entry(nil), s.entries...)
-}
-
-// trail is a Logger over a recordingStore.
+// trail is a Logger over an audittest.Store.
 type trail struct {
 	logger *audit.Logger
-	store  *recordingStore
+	store  *audittest.Store
 }
 
 func newTrail(t testing.TB) *trail {
 	t.Helper()
-	store := &recordingStore{}
-	logger := audit.New(store)
-	t.Cleanup(func() {
-		if err := logger.Close(context.Background()); err != nil {
-			t.Errorf("Logger.Close() = %v, want nil", err)
-		}
-	})
+	logger, store := audittest.NewLogger(t)
 	return &trail{logger: logger, store: store}
 }
 
 // entries flushes the logger and returns what the store holds.
 func (tr *trail) entries(t testing.TB) []audit.Entry {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tr.logger.Flush(ctx); err != nil {
-		t.Fatalf("Logger.Flush() = %v, want nil", err)
-	}
-	return tr.store.snapshot()
+	return tr.store.Flushed(t, tr.logger)
 }
 
 // waitEntries polls until the store holds n entries, failing t after a
 // deadline; entries logged by another goroutine arrive asynchronously.
 func (tr *trail) waitEntries(t testing.TB, n int) []audit.Entry {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got := tr.entries(t)
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store holds %d entries after 10s, want %d", len(got), n)
-		}
-		<-tick.C
-	}
+	return tr.store.Wait(t, tr.logger, n)
 }
 
 // one returns the only entry's llm_call metadata, failing t otherwise.
@@ -114,7 +66,7 @@ func metadata(t testing.TB, e audit.Entry) map[string]any {
 		t.Fatalf("entry type = %q, want %q", e.Type, audit.TypeLLMCall)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(e.Metadata, &m); err != nil {
+	if err := audittest.DecodeMetadata(e, &m); err != nil {
 		t.Fatalf("decode metadata %s: %v", e.Metadata, err)
 	}
 	return m

@@ -1,56 +1,29 @@
 package mcpaudit
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/audit/audittest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// recordingStore is an audit.Store that keeps every entry in memory.
-type recordingStore struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-}
-
-func (s *recordingStore) InsertEntries(_ context.Context, entries []audit.Entry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range entries {
-		e.Metadata = append(json.RawMessage(nil), e.Metadata...)
-		s.entries = append(s.entries, e)
-	}
-	return nil
-}
-
-func (s *recordingStore) Close() error { return nil }
-
-// trail is a Logger over a recordingStore.
+// trail is a Logger over an audittest.Store.
 type trail struct {
 	logger *audit.Logger
-	store  *recordingStore
+	store  *audittest.Store
 }
 
 func newTrail(t *testing.T) *trail {
 	t.Helper()
-	store := &recordingStore{}
-	logger := audit.New(store)
-	t.Cleanup(func() {
-		if err := logger.Close(context.Background()); err != nil {
-			t.Errorf("Logger.Close() = %v, want nil", err)
-		}
-	})
+	logger, store := audittest.NewLogger(t)
 	return &trail{logger: logger, store: store}
 }
 
@@ -69,20 +42,13 @@ type toolEntry struct {
 // entries flushes the logger and returns the stored tool executions.
 func (tr *trail) entries(t *testing.T) []toolEntry {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tr.logger.Flush(ctx); err != nil {
-		t.Fatalf("Logger.Flush() = %v, want nil", err)
-	}
-	tr.store.mu.Lock()
-	defer tr.store.mu.Unlock()
 	var out []toolEntry
-	for _, e := range tr.store.entries {
+	for _, e := range tr.store.Flushed(t, tr.logger) {
 		if e.Type != audit.TypeToolExecution {
 			t.Fatalf("entry type = %q, want %q", e.Type, audit.TypeToolExecution)
 		}
 		var te toolEntry
-		if err := json.Unmarshal(e.Metadata, &te); err != nil {
+		if err := audittest.DecodeMetadata(e, &te); err != nil {
 			t.Fatalf("decode metadata %s: %v", e.Metadata, err)
 		}
 		te.chatID = e.ChatID

@@ -20,46 +20,16 @@ import (
 	"time"
 
 	"github.com/agentaudit/agentaudit/audit"
+	"github.com/agentaudit/agentaudit/audit/audittest"
 	"github.com/agentaudit/agentaudit/audit/httpaudit"
 	"github.com/agentaudit/agentaudit/internal/fixtures"
 )
 
-// memoryStore is an audit.Store that keeps every entry in memory.
-type memoryStore struct {
-	mu      sync.Mutex
-	entries []audit.Entry
-}
-
-func (s *memoryStore) InsertEntries(_ context.Context, entries []audit.Entry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range entries {
-		e.Metadata = append(json.RawMessage(nil), e.Metadata...)
-		s.entries = append(s.entries, e)
-	}
-	return nil
-}
-
-func (s *memoryStore) Close() error { return nil }
-
-func (s *memoryStore) snapshot() []audit.Entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]audit.Entry(nil), s.entries...)
-}
-
 // newMemoryLogger returns a Logger whose interval is long enough that an
 // entry reaches the store only through Flush or Close.
-func newMemoryLogger(t *testing.T) (*audit.Logger, *memoryStore) {
+func newMemoryLogger(t *testing.T) (*audit.Logger, *audittest.Store) {
 	t.Helper()
-	store := &memoryStore{}
-	logger := audit.New(store, audit.WithFlushInterval(time.Hour))
-	t.Cleanup(func() {
-		if err := logger.Close(context.Background()); err != nil {
-			t.Errorf("Logger.Close() = %v, want nil", err)
-		}
-	})
-	return logger, store
+	return audittest.NewLogger(t, audit.WithFlushInterval(time.Hour))
 }
 
 // gatedUpstream serves body as an SSE stream: the first event, then, once
@@ -192,23 +162,9 @@ func TestProxyStreamsThrough(t *testing.T) {
 
 // waitStored flushes logger until store holds n entries, failing t after a
 // deadline.
-func waitStored(t *testing.T, logger *audit.Logger, store *memoryStore, n int) []audit.Entry {
+func waitStored(t *testing.T, logger *audit.Logger, store *audittest.Store, n int) []audit.Entry {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if err := logger.Flush(context.Background()); err != nil {
-			t.Fatalf("Logger.Flush() = %v, want nil", err)
-		}
-		if got := store.snapshot(); len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store holds %d entries after 10s, want %d", len(store.snapshot()), n)
-		}
-		<-tick.C
-	}
+	return store.Wait(t, logger, n)
 }
 
 // TestProxyDecompressesForTheTrail checks that a client's Accept-Encoding
@@ -422,7 +378,7 @@ func TestProxyShutdownFinishesOpenCall(t *testing.T) {
 	}
 
 	// serve flushed: the entry is in the store without another Flush.
-	entries := store.snapshot()
+	entries := store.Entries()
 	if len(entries) != 1 {
 		t.Fatalf("store holds %d entries after serve returned, want 1", len(entries))
 	}
@@ -455,7 +411,7 @@ func TestProxyShutdownTimeoutClosesCall(t *testing.T) {
 		t.Error("reading the cut stream succeeded, want an error")
 	}
 
-	entries := store.snapshot()
+	entries := store.Entries()
 	if len(entries) != 1 {
 		t.Fatalf("store holds %d entries after serve returned, want 1", len(entries))
 	}
