@@ -20,8 +20,8 @@ type Spool interface {
 	// every entry. When it skipped damaged records, it returns the intact
 	// entries together with an error that describes the damage.
 	Next(n int) ([]Entry, error)
-	// Ack tells the spool that every entry Next returned is written, so it
-	// may free their space. Entries that Next returned but that were not
+	// Ack marks every entry Next returned as written, so the spool may free
+	// their space. Entries that Next returned but that were not
 	// acknowledged before a restart are returned again after it.
 	Ack() error
 	// DeadLetter keeps entries that the store refused for good, with the

@@ -24,8 +24,8 @@ type Stats struct {
 	DeadLettered uint64
 	// Dropped is the number of entries given up before the store returned a
 	// final result for them: the queue was full, the retries ran out, or
-	// Close's context ended first; with a spool, only those the spool could
-	// not take either.
+	// Close's context ended first. With a spool, it counts only those the
+	// spool could not take either.
 	Dropped uint64
 	// Failed is the number of entries the store refused for good: a
 	// permanent error for their batch, or a *RejectedError naming them.

@@ -114,7 +114,7 @@ func (s *Store) Wait(t testing.TB, logger *audit.Logger, n int) []audit.Entry {
 			return got
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("store holds %d entries after %v, want %d", len(got), waitTimeout, n)
+			t.Fatalf("store contains %d entries after %v, want %d", len(got), waitTimeout, n)
 		}
 		<-tick.C
 	}

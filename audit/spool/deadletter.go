@@ -70,7 +70,7 @@ func (s *Spool) DeadLetter(failed []audit.FailedEntry) error {
 	}
 	path := filepath.Join(s.dir, DeadLetterName)
 	if s.bytes+int64(buf.Len()) > s.cfg.maxBytes {
-		return fmt.Errorf("%w: %q holds %d bytes and the limit is %d, so %d dead letters were not kept; inspect and remove %s or raise the limit",
+		return fmt.Errorf("%w: %q contains %d bytes and the limit is %d, so %d dead letters were not kept; inspect and remove %s or raise the limit",
 			ErrFull, s.dir, s.bytes, s.cfg.maxBytes, len(failed), path)
 	}
 	if s.dead == nil {

@@ -202,7 +202,7 @@ func (s *Spool) Append(entries []audit.Entry) (int, error) {
 		}
 		frame := int64(len(buf) - mark)
 		if s.bytes+int64(mark)+frame > s.cfg.maxBytes {
-			err := fmt.Errorf("%w: %q holds %d bytes and the limit is %d; write the spool to the database or raise the limit",
+			err := fmt.Errorf("%w: %q contains %d bytes and the limit is %d; write the spool to the database or raise the limit",
 				ErrFull, s.dir, s.bytes+int64(mark), s.cfg.maxBytes)
 			return s.finishAppend(taken, buf[:mark], inBuf, err)
 		}

@@ -111,7 +111,7 @@ func (c *collector) result() Result {
 	}
 	if !hasCount(&r.Usage) {
 		// A usage object without one readable count, such as "usage":{}
-		// or counts given as strings, tells nothing, so usage is unknown.
+		// or counts given as strings, reports no usage, so usage is unknown.
 		r.Usage = audit.Usage{}
 	}
 	return r

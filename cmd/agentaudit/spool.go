@@ -173,7 +173,7 @@ func (s *session) reportSpool() {
 			st.Records, s.spool.Dir())
 	}
 	if n := s.logger.Stats().DeadLettered; n > 0 {
-		fmt.Fprintf(s.app.stderr, "agentaudit: the database refused %d audit entries; they are kept in %s\n",
+		fmt.Fprintf(s.app.stderr, "agentaudit: the database rejected %d audit entries; they are kept in %s\n",
 			n, filepath.Join(s.spool.Dir(), spool.DeadLetterName))
 	}
 }
